@@ -1,0 +1,36 @@
+"""tfprune: structured pruning for Keras 3 that makes CNNs smaller and faster.
+
+    pruned = tfprune.prune(model, "l1", schedule=PolynomialDecay(0, 0.5, 0, 1000))
+    pruned.compile(...); pruned.fit(ds, callbacks=[tfprune.UpdatePruning()])
+    small = tfprune.slim(pruned)
+    tfprune.export_tflite(small, "small.tflite")
+"""
+
+from __future__ import annotations
+
+from tfprune import errors, graph, methods, schedules
+from tfprune.callbacks import UpdatePruning
+from tfprune.convert import PrunePlan, make_plan, slim, strip_pruning
+from tfprune.graph import ChannelGraph, register_rule
+from tfprune.layers import PruningWrapper
+from tfprune.pruner import Pruner
+from tfprune.pruning import prune
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChannelGraph",
+    "PrunePlan",
+    "Pruner",
+    "PruningWrapper",
+    "UpdatePruning",
+    "errors",
+    "graph",
+    "make_plan",
+    "methods",
+    "prune",
+    "register_rule",
+    "schedules",
+    "slim",
+    "strip_pruning",
+]

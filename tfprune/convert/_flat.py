@@ -1,0 +1,93 @@
+"""Rebuild a traced model as one flat Functional model.
+
+Nested sub-models are inlined (their layers become layers of the new model, a
+name that clashes gets its sub-model path as prefix), so channels can change
+across sub-model boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from tfprune.graph import trace_model
+
+
+def _substitute(structure: Any, tensors) -> Any:
+    if isinstance(structure, dict):
+        if structure.get("class_name") == "__keras_tensor__":
+            return next(tensors)
+        if structure.get("class_name") == "__tuple__":
+            return tuple(_substitute(v, tensors) for v in structure["config"]["value"])
+        return {k: _substitute(v, tensors) for k, v in structure.items()}
+    if isinstance(structure, list):
+        return [_substitute(v, tensors) for v in structure]
+    if isinstance(structure, tuple):
+        return tuple(_substitute(v, tensors) for v in structure)
+    return structure
+
+
+def _flatten_outputs(output: Any) -> list[Any]:
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in _flatten_outputs(item)]
+    if isinstance(output, dict):
+        return [t for item in output.values() for t in _flatten_outputs(item)]
+    return [output]
+
+
+def rebuild_flat(
+    model: keras.Model,
+    make_layer: Callable[[keras.layers.Layer, str], keras.layers.Layer],
+    set_weights: Callable[[keras.layers.Layer, keras.layers.Layer], None],
+) -> keras.Model:
+    """Re-create ``model`` as a flat Functional model of new layers.
+
+    ``make_layer(old_layer, new_name)`` returns an unbuilt layer;
+    ``set_weights(old, new)`` fills it once the model is built. Shared layers
+    are created once.
+    """
+    trace = trace_model(model)
+    tensors: dict[Any, Any] = {}
+    inputs = []
+    for tid, tensor in zip(trace.inputs, model.inputs, strict=True):
+        new_input = keras.Input(batch_shape=tuple(tensor.shape), dtype=tensor.dtype, name=_input_name(tensor))
+        tensors[tid] = new_input
+        inputs.append(new_input)
+    created: dict[int, keras.layers.Layer] = {}
+    used_names = {t.name for t in inputs}
+    pairs = []
+    for site in trace.sites:
+        new = created.get(id(site.layer))
+        if new is None:
+            name = site.layer.name
+            if name in used_names:
+                name = site.path.replace("/", "_")
+            used_names.add(name)
+            new = make_layer(site.layer, name)
+            created[id(site.layer)] = new
+            pairs.append((site.layer, new))
+        inbound = iter([tensors[t] for t in site.inputs])
+        if site.args is None:
+            output = new(next(inbound))
+        else:
+            args = _substitute(site.args, inbound)
+            kwargs = _substitute(site.kwargs or {}, inbound)
+            output = new(*args, **kwargs)
+        for tid, tensor in zip(site.outputs, _flatten_outputs(output), strict=True):
+            tensors[tid] = tensor
+    outputs = [tensors[t] for t in trace.outputs]
+    new_model = keras.Model(
+        inputs if len(inputs) > 1 else inputs[0],
+        outputs if len(outputs) > 1 else outputs[0],
+        name=model.name,
+    )
+    for old, new in pairs:
+        set_weights(old, new)
+    return new_model
+
+
+def _input_name(tensor) -> str | None:
+    name = getattr(tensor, "name", None)
+    return name if isinstance(name, str) and name else None

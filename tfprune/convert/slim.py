@@ -1,0 +1,131 @@
+"""``strip_pruning`` and ``slim``: from a masked model to a plain one."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from tfprune import _clone, errors
+from tfprune.convert._flat import rebuild_flat
+from tfprune.convert.plan import PrunePlan
+from tfprune.graph import ChannelGraph, find_rule
+from tfprune.layers import PruningWrapper, find_wrappers
+from tfprune.pruner import Pruner
+
+
+def _unwrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+    return layer.layer if isinstance(layer, PruningWrapper) else layer
+
+
+def _graph_and_keep(model: keras.Model, plan: PrunePlan | None) -> tuple[ChannelGraph, np.ndarray]:
+    if find_wrappers(model):
+        pruner = Pruner(model)
+        graph = pruner.graph
+        keep = pruner.keep if plan is None else plan.keep_array(graph)
+        return graph, keep
+    if plan is None:
+        msg = (
+            f"Model `{model.name}` has no PruningWrapper layers and no plan was "
+            "given, so there is nothing to remove. Pass the model returned by "
+            "tfprune.prune (after training), or a PrunePlan: "
+            "`tfprune.slim(model, plan)`."
+        )
+        raise errors.PruningArgumentError(msg)
+    graph = ChannelGraph.build(model, exclude=plan.exclude)
+    return graph, plan.keep_array(graph)
+
+
+def make_plan(model: keras.Model) -> PrunePlan:
+    """The :class:`PrunePlan` of a pruned (wrapped) model's current masks."""
+    if not find_wrappers(model):
+        msg = f"Model `{model.name}` has no PruningWrapper layers; make it with tfprune.prune."
+        raise errors.PruningArgumentError(msg)
+    pruner = Pruner(model)
+    return PrunePlan.from_keep(pruner.graph, pruner.keep, pruner.exclude)
+
+
+def _entries_by_id(graph: ChannelGraph):
+    return {id(entry.layer): entry for entry in graph.layers.values()}
+
+
+def strip_pruning(model: keras.Model) -> keras.Model:
+    """Remove the wrappers; masked channels are baked in as zero weights.
+
+    The result has the same layer shapes as the input model and no tfprune
+    layers, so it loads without tfprune. Its outputs equal the masked model's.
+    The input model is not modified. The returned model is not compiled.
+    """
+    if not find_wrappers(model):
+        return _clone.rebuild(model, _clone.fresh_copy, _clone.copy_weights)
+    graph, keep = _graph_and_keep(model, None)
+    entries = _entries_by_id(graph)
+
+    def make_layer(layer):
+        return _clone.fresh_copy(_unwrap(layer))
+
+    def set_weights(old, new):
+        inner = _unwrap(old)
+        values = [np.array(v) for v in inner.get_weights()]
+        entry = entries.get(id(old))
+        if entry is not None and values:
+            index = {w.name: i for i, w in enumerate(inner.weights)}
+            for name, axis, layout, _ in entry.slices:
+                mask = graph.keep_mask(keep, layout)
+                shape = [1] * values[index[name]].ndim
+                shape[axis] = -1
+                values[index[name]] = values[index[name]] * mask.reshape(shape)
+        if values:
+            new.set_weights(values)
+
+    return _clone.rebuild(model, make_layer, set_weights)
+
+
+def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
+    """Rebuild ``model`` without its pruned channels.
+
+    Every weight slice of a removed channel is deleted (filters, biases,
+    BatchNorm entries, the input rows of every consumer, Flatten->Dense rows),
+    so the result is a smaller plain Functional Keras model whose outputs
+    equal the masked model's (``strip_pruning(model)``) up to float round-off.
+    Nested sub-models are inlined. The result loads without tfprune.
+
+    Args:
+        model: a model returned by :func:`tfprune.prune` (its masks decide), or
+            any model when ``plan`` is given.
+        plan: a :class:`PrunePlan` (e.g. ``tfprune.make_plan(pruned)``) to
+            apply instead of the masks, e.g. to the original unpruned model.
+
+    Returns:
+        A new, **uncompiled** model: compile it before training (an optimizer
+        built for the old model refers to the old variables).
+    """
+    graph, keep = _graph_and_keep(model, plan)
+    entries = _entries_by_id(graph)
+
+    def kept(layout):
+        return None if layout is None else int(graph.keep_mask(keep, layout).sum())
+
+    def make_layer(layer, name):
+        inner = _unwrap(layer)
+        config = dict(inner.get_config())
+        config["name"] = name
+        entry = entries.get(id(layer))
+        rule = find_rule(inner)
+        if entry is not None and rule is not None:
+            config = rule.slim_config(config, kept(entry.input_layout), kept(entry.output_layout))
+        return inner.__class__.from_config(config)
+
+    def set_weights(old, new):
+        inner = _unwrap(old)
+        values = [np.array(v) for v in inner.get_weights()]
+        if not values:
+            return
+        entry = entries.get(id(old))
+        if entry is not None:
+            index = {w.name: i for i, w in enumerate(inner.weights)}
+            for name, axis, layout, _ in entry.slices:
+                flags = graph.keep_mask(keep, layout) > 0.5
+                values[index[name]] = np.compress(flags, values[index[name]], axis=axis)
+        new.set_weights(values)
+
+    return rebuild_flat(model, make_layer, set_weights)

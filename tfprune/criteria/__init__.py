@@ -1,0 +1,7 @@
+"""Importance criteria: pure functions on arrays."""
+
+from __future__ import annotations
+
+from tfprune.criteria.norms import group_scores, slice_norms
+
+__all__ = ["group_scores", "slice_norms"]

@@ -1,0 +1,33 @@
+"""Exceptions raised by tfprune.
+
+Every error subclasses both :class:`TfpruneError` and the standard exception a
+user would expect (``ValueError``, ``TypeError``, ``RuntimeError``), so
+existing ``except ValueError`` code keeps working. Messages say what is wrong,
+what was expected, what was received and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class TfpruneError(Exception):
+    """Base class of every error raised by tfprune."""
+
+
+class UnsupportedLayerError(TfpruneError, ValueError):
+    """A layer has no channel rule, or is used in a way the rule cannot trace."""
+
+
+class UnsupportedModelError(TfpruneError, ValueError):
+    """The model cannot be traced (e.g. a subclassed model)."""
+
+
+class PruningArgumentError(TfpruneError, ValueError):
+    """An argument of a public tfprune function is invalid."""
+
+
+class MissingCallbackError(TfpruneError, RuntimeError):
+    """A pruned model was trained without the ``UpdatePruning`` callback."""
+
+
+class ExportError(TfpruneError, RuntimeError):
+    """A model could not be exported (e.g. it needs non-builtin TFLite ops)."""

@@ -1,0 +1,364 @@
+"""The channel dependency graph: which weight slices must be removed together.
+
+``ChannelGraph.build(model)`` traces the model (:mod:`tfprune.graph.trace`),
+applies each layer's rule (:mod:`tfprune.graph.rules`) and joins coupled
+channel items with a union-find. The result is a set of *units* (one unit =
+the smallest set of channel slices that can be removed together, e.g. one
+filter of every conv feeding a residual ``Add`` plus their BatchNorm entries
+and the matching input rows of every consumer) grouped into
+:class:`~tfprune.graph.group.ChannelGroup` objects (a group = all units that
+compete for one sparsity budget, e.g. the residual stream of a ResNet stage).
+
+The model's inputs and outputs, excluded layers and layers that mix channels
+(LayerNormalization over channels, softmax) are *pinned*: their channels are
+never pruned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import keras
+import numpy as np
+
+from tfprune import errors
+from tfprune.graph import rules as rules_lib
+from tfprune.graph import trace as trace_lib
+from tfprune.graph.group import ChannelGroup, WeightSlice
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+
+    def add(self, count: int) -> int:
+        start = len(self.parent)
+        self.parent.extend(range(start, start + count))
+        return start
+
+    def find(self, item: int) -> int:
+        parent = self.parent
+        root = item
+        while parent[root] != root:
+            root = parent[root]
+        while parent[item] != root:
+            parent[item], item = root, parent[item]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+@dataclasses.dataclass
+class LayerChannels:
+    """Channel layouts of one (leaf) layer, merged over its call sites."""
+
+    layer: keras.layers.Layer
+    path: str
+    input_layout: np.ndarray | None = None
+    output_layout: np.ndarray | None = None
+    slices: list[tuple[str, int, np.ndarray, str]] = dataclasses.field(default_factory=list)
+
+
+class RuleContext:
+    """What a :class:`~tfprune.graph.rules.LayerRule` sees of one call site."""
+
+    def __init__(self, builder: _Builder, site: trace_lib.CallSite, input_layouts):
+        self._builder = builder
+        self.site = site
+        layer = site.layer
+        while hasattr(layer, "tfprune_wrapped_layer"):
+            layer = layer.tfprune_wrapped_layer
+        self.layer = layer
+        self.path = site.path
+        self.input_layouts: list[np.ndarray] = input_layouts
+        self.input_shapes = [builder.shapes.get(t) for t in site.inputs]
+        self.num_outputs = len(site.outputs)
+
+    def output_channels(self, index: int = 0) -> int:
+        """Channel count of output ``index`` (from the traced shapes)."""
+        shape = self._builder.shapes.get(self.site.outputs[index])
+        if shape is None:
+            shape = _compute_output_shape(self.layer, self.input_shapes, index)
+        return int(shape[-1])
+
+    def new_space(self, size: int, key: str = "out") -> np.ndarray:
+        """Fresh channel items created by this layer (shared across its calls)."""
+        return self._builder.layer_space(self.layer, key, int(size))
+
+    def pinned_space(self, size: int) -> np.ndarray:
+        """Fresh channel items that can never be pruned."""
+        layout = self._builder.space(int(size))
+        self.pin(layout)
+        return layout
+
+    def union(self, a: np.ndarray, b: np.ndarray) -> None:
+        """Couple two layouts item by item (they must have equal length)."""
+        if len(a) != len(b):
+            msg = f"Internal: cannot couple layouts of {len(a)} and {len(b)} channels at `{self.path}`."
+            raise errors.UnsupportedLayerError(msg)
+        for x, y in zip(a.tolist(), b.tolist()):
+            self._builder.uf.union(x, y)
+
+    def pin(self, layout: np.ndarray) -> None:
+        """Mark every item of ``layout`` as never prunable."""
+        self._builder.pinned.extend(layout.tolist())
+
+    def weight(self, name: str, axis: int, layout: np.ndarray, role: str, *, optional: bool = False) -> None:
+        """Record that ``axis`` of weight ``name`` is indexed by ``layout``."""
+        self._builder.record_slice(self, name, axis, layout, role, optional)
+
+
+def _compute_output_shape(layer, input_shapes, index):
+    shapes = input_shapes[0] if len(input_shapes) == 1 else input_shapes
+    shape = layer.compute_output_shape(shapes)
+    if isinstance(shape, list) and shape and isinstance(shape[0], (tuple, list)):
+        shape = shape[index]
+    return tuple(shape)
+
+
+class _Builder:
+    def __init__(self, trace: trace_lib.Trace):
+        self.trace = trace
+        self.shapes = trace.shapes
+        self.uf = _UnionFind()
+        self.pinned: list[int] = []
+        self.space_of_item: list[int] = []
+        self.spaces: list[tuple[int, int]] = []  # (start, size)
+        self._layer_spaces: dict[tuple[int, str], np.ndarray] = {}
+        self.layers: dict[int, LayerChannels] = {}
+
+    def space(self, size: int) -> np.ndarray:
+        start = self.uf.add(size)
+        self.space_of_item.extend([len(self.spaces)] * size)
+        self.spaces.append((start, size))
+        return np.arange(start, start + size, dtype=np.int64)
+
+    def layer_space(self, layer, key, size):
+        cache_key = (id(layer), key)
+        if cache_key not in self._layer_spaces:
+            self._layer_spaces[cache_key] = self.space(size)
+        return self._layer_spaces[cache_key]
+
+    def channels_of(self, site) -> LayerChannels:
+        entry = self.layers.get(id(site.layer))
+        if entry is None:
+            entry = LayerChannels(site.layer, site.path)
+            self.layers[id(site.layer)] = entry
+        return entry
+
+    def record_slice(self, ctx, name, axis, layout, role, optional):
+        weights = {w.name: w for w in ctx.layer.weights}
+        if name not in weights:
+            if optional:
+                return
+            msg = f"Rule for `{ctx.path}` refers to weight `{name}`, which the layer does not have (it has {sorted(weights)})."
+            raise errors.UnsupportedLayerError(msg)
+        size = weights[name].shape[axis]
+        if size != len(layout):
+            if optional and size == 1:
+                return
+            msg = (
+                f"Rule for `{ctx.path}`: weight `{name}` axis {axis} has {size} "
+                f"entries but the traced channel layout has {len(layout)}."
+            )
+            raise errors.UnsupportedLayerError(msg)
+        entry = self.channels_of(ctx.site)
+        for other_name, other_axis, other_layout, _ in entry.slices:
+            if other_name == name and other_axis % len(weights[name].shape) == axis % len(weights[name].shape):
+                ctx.union(other_layout, layout)  # shared layer: calls are coupled
+                return
+        entry.slices.append((name, axis, layout, role))
+
+    def run(self, exclude: set[str]) -> None:
+        tensors: dict[Any, np.ndarray] = {}
+        for tid in self.trace.inputs:
+            layout = self.space(int(self.shapes[tid][-1]))
+            self.pinned.extend(layout.tolist())
+            tensors[tid] = layout
+        for site in self.trace.sites:
+            input_layouts = [tensors[t] for t in site.inputs]
+            ctx = RuleContext(self, site, input_layouts)
+            rule = rules_lib.find_rule(site.layer)
+            excluded = ctx.layer.name in exclude or site.path in exclude
+            if rule is None:
+                if not excluded:
+                    raise _unknown_layer_error(site)
+                outputs = rules_lib.PinRule().trace(ctx)
+            else:
+                outputs = rule.trace(ctx)
+                if excluded:
+                    for layout in (*input_layouts, *outputs):
+                        ctx.pin(layout)
+            if len(outputs) != len(site.outputs):
+                msg = f"Rule for `{site.path}` returned {len(outputs)} layouts for {len(site.outputs)} outputs."
+                raise errors.UnsupportedLayerError(msg)
+            for tid, layout in zip(site.outputs, outputs):
+                shape = self.shapes.get(tid)
+                if shape is not None and shape[-1] is not None and shape[-1] != len(layout):
+                    msg = (
+                        f"Rule for `{site.path}` ({type(site.layer).__name__}) produced "
+                        f"{len(layout)} channels but the output has {shape[-1]}."
+                    )
+                    raise errors.UnsupportedLayerError(msg)
+                tensors[tid] = layout
+            entry = self.channels_of(site)
+            if input_layouts:
+                entry.input_layout = self._merge(ctx, entry.input_layout, input_layouts[0])
+            entry.output_layout = self._merge(ctx, entry.output_layout, outputs[0])
+        for tid in self.trace.outputs:
+            self.pinned.extend(tensors[tid].tolist())
+
+    @staticmethod
+    def _merge(ctx, old, new):
+        if old is None:
+            return new
+        if len(old) == len(new):
+            ctx.union(old, new)
+        return old
+
+
+def _unknown_layer_error(site) -> errors.UnsupportedLayerError:
+    cls = type(site.layer)
+    msg = (
+        f"Layer `{site.path}` of type {cls.__module__}.{cls.__name__} has no "
+        "tfprune channel rule, so tfprune cannot tell how it maps channels. "
+        f"Either exclude it (its channels are then kept): "
+        f"`tfprune.prune(model, ..., exclude=[{site.layer.name!r}])`, or "
+        "register a rule: `tfprune.graph.register_rule("
+        f"{cls.__name__}, tfprune.graph.PassThroughRule())` for an "
+        "element-wise layer (see tfprune.graph.rules for the others)."
+    )
+    return errors.UnsupportedLayerError(msg)
+
+
+class ChannelGraph:
+    """Coupled channels of a model. Build it with :meth:`build`.
+
+    Attributes:
+        groups: the prunable :class:`ChannelGroup` objects, in model order.
+        layers: per-layer :class:`LayerChannels`, keyed by layer path.
+        num_units: total number of units (prunable or not).
+    """
+
+    def __init__(self, model, layers, unit_of_item, pinned_units, groups):
+        self.model = model
+        self.layers: dict[str, LayerChannels] = layers
+        self._unit_of_item = unit_of_item
+        self.pinned_units = pinned_units
+        self.groups: list[ChannelGroup] = groups
+        self.num_units = int(unit_of_item.max()) + 1 if len(unit_of_item) else 0
+        self._group_by_id = {g.id: g for g in groups}
+
+    @classmethod
+    def build(cls, model: keras.Model, *, exclude: Iterable[str] = ()) -> ChannelGraph:
+        """Trace ``model`` and group its coupled channels.
+
+        Args:
+            model: a built Functional or Sequential Keras model.
+            exclude: names (or ``outer/inner`` paths) of layers whose input and
+                output channels must be kept.
+
+        Raises:
+            UnsupportedModelError: subclassed or unbuilt models.
+            UnsupportedLayerError: a layer without a rule that is not excluded.
+        """
+        trace = trace_lib.trace_model(model)
+        builder = _Builder(trace)
+        exclude = set(exclude)
+        builder.run(exclude)
+        return cls._from_builder(model, builder)
+
+    @classmethod
+    def _from_builder(cls, model, builder):
+        uf = builder.uf
+        num_items = len(uf.parent)
+        roots = np.array([uf.find(i) for i in range(num_items)], dtype=np.int64)
+        _, unit_of_item = np.unique(roots, return_inverse=True)
+        unit_of_item = unit_of_item.astype(np.int64)
+        num_units = int(unit_of_item.max()) + 1 if num_items else 0
+        pinned = np.zeros(num_units, dtype=bool)
+        if builder.pinned:
+            pinned[unit_of_item[np.array(builder.pinned, dtype=np.int64)]] = True
+        # Spaces joined by any shared unit form one group.
+        space_uf = _UnionFind()
+        space_uf.add(len(builder.spaces))
+        first_space_of_unit = np.full(num_units, -1, dtype=np.int64)
+        for item, space in enumerate(builder.space_of_item):
+            unit = unit_of_item[item]
+            if first_space_of_unit[unit] < 0:
+                first_space_of_unit[unit] = space
+            else:
+                space_uf.union(int(first_space_of_unit[unit]), space)
+        layers = {entry.path: entry for entry in builder.layers.values()}
+        # Units of each group, in order of first appearance.
+        group_units: dict[int, list[int]] = {}
+        seen = np.zeros(num_units, dtype=bool)
+        for item in range(num_items):
+            unit = unit_of_item[item]
+            if seen[unit] or pinned[unit]:
+                continue
+            seen[unit] = True
+            root = space_uf.find(builder.space_of_item[item])
+            group_units.setdefault(root, []).append(int(unit))
+        groups = []
+        unit_group = np.full(num_units, -1, dtype=np.int64)
+        for index, (root, units) in enumerate(group_units.items()):
+            units_arr = np.array(units, dtype=np.int64)
+            unit_group[units_arr] = index
+        members: dict[int, list[WeightSlice]] = {i: [] for i in range(len(group_units))}
+        for entry in layers.values():
+            for name, axis, layout, role in entry.slices:
+                units = unit_of_item[layout]
+                for g in np.unique(unit_group[units]):
+                    if g >= 0:
+                        members[int(g)].append(WeightSlice(entry.path, name, axis, role))
+        for index, (root, units) in enumerate(group_units.items()):
+            slices = tuple(members[index])
+            owner = next((s.layer for s in slices if s.role == rules_lib.FILTER), None)
+            if owner is None:
+                owner = slices[0].layer if slices else f"group_{index}"
+            groups.append(ChannelGroup(id=owner, units=tuple(units), members=slices))
+        groups = _dedupe_ids(groups)
+        return cls(model, layers, unit_of_item, pinned, groups)
+
+    # Queries -----------------------------------------------------------------
+    def units(self, layout: np.ndarray) -> np.ndarray:
+        """Unit index of every position of a layout."""
+        return self._unit_of_item[layout]
+
+    def group(self, group_id: str) -> ChannelGroup:
+        """The group with id ``group_id`` (the name of its first producer layer)."""
+        try:
+            return self._group_by_id[group_id]
+        except KeyError:
+            msg = f"No prunable channel group `{group_id}`. Groups: {sorted(self._group_by_id)}."
+            raise errors.PruningArgumentError(msg) from None
+
+    def groups_of_layer(self, path: str) -> list[ChannelGroup]:
+        """Groups that have a slice in layer ``path``."""
+        return [g for g in self.groups if any(m.layer == path for m in g.members)]
+
+    def layer_paths(self) -> list[str]:
+        """Paths of every traced leaf layer."""
+        return list(self.layers)
+
+    def keep_mask(self, kept_units: np.ndarray, layout: np.ndarray | None) -> np.ndarray | None:
+        """0/1 float mask over a layout, from a boolean array over all units."""
+        if layout is None:
+            return None
+        return kept_units[self.units(layout)].astype("float32")
+
+
+def _dedupe_ids(groups: list[ChannelGroup]) -> list[ChannelGroup]:
+    counts: dict[str, int] = {}
+    out = []
+    for g in groups:
+        n = counts.get(g.id, 0)
+        counts[g.id] = n + 1
+        out.append(g if n == 0 else dataclasses.replace(g, id=f"{g.id}:{n}"))
+    return out

@@ -1,0 +1,47 @@
+"""Plain-data descriptions of coupled channels (JSON-friendly, by layer name)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSlice:
+    """Axis ``axis`` of weight ``weight`` of layer ``layer`` (a name path).
+
+    ``role`` is ``"filter"`` (the slice produces the channel and is used to
+    score it), ``"input"`` (a consumer reads the channel), ``"bias"`` or
+    ``"affine"`` (per-channel parameters such as BatchNorm's gamma).
+    """
+
+    layer: str
+    weight: str
+    axis: int
+    role: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelGroup:
+    """Channels that share one pruning decision budget.
+
+    Attributes:
+        id: stable name: the path of the group's first producing layer.
+        units: global unit indices of the group, in model order. Unit ``k`` of
+            the group is ``units[k]``; a unit is the smallest set of slices that
+            is removed together (one filter of every coupled layer).
+        members: every weight slice that indexes some unit of the group.
+    """
+
+    id: str
+    units: tuple[int, ...]
+    members: tuple[WeightSlice, ...]
+
+    @property
+    def num_channels(self) -> int:
+        """Number of units (prunable channels) in the group."""
+        return len(self.units)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Paths of the layers touched by the group, in order, without repeats."""
+        return tuple(dict.fromkeys(m.layer for m in self.members))

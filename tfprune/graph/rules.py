@@ -1,0 +1,448 @@
+"""Per-layer channel rules and their registry.
+
+A rule says, for one call of a layer, how the channels of its output relate to
+the channels of its inputs, and which weight slices index which channels.
+Channels are tracked as *layouts*: a layout is an int array with one entry per
+position of a tensor's last (channel) axis, holding the id of the channel item
+at that position. A layer that creates channels (a conv's filters) makes a new
+space of items; a pass-through layer (ReLU, pooling) returns its input layout;
+an element-wise merge (Add) couples the items of its inputs; Concatenate joins
+layouts; Flatten tiles a layout over the spatial positions.
+
+Rules are looked up with ``isinstance`` over the layer class's MRO, so a rule
+registered for ``keras.layers.Conv2D`` also covers its subclasses. Users add
+rules for their own layers with :func:`register_rule`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+
+from tfprune import errors
+
+if TYPE_CHECKING:
+    from tfprune.graph.channel_graph import RuleContext
+
+Layout = np.ndarray
+
+# Roles of weight slices: "filter" slices produce a channel (used to score it),
+# "input" slices read a channel, "bias"/"affine" are per-channel parameters.
+FILTER, INPUT, BIAS, AFFINE = "filter", "input", "bias", "affine"
+
+
+class LayerRule:
+    """How one layer type propagates channels. Subclass and register it.
+
+    Subclasses implement :meth:`trace`; layers whose constructor arguments
+    depend on the channel count also override :meth:`slim_config`.
+    """
+
+    def trace(self, ctx: RuleContext) -> list[Layout]:
+        """Record weight slices and couplings; return one layout per output."""
+        raise NotImplementedError
+
+    def slim_config(
+        self, config: dict[str, Any], num_in: int | None, num_out: int | None
+    ) -> dict[str, Any]:
+        """Return the layer config for ``num_in``/``num_out`` kept channels."""
+        del num_in, num_out
+        return config
+
+
+def _channels_last(layer: keras.layers.Layer) -> bool:
+    data_format = getattr(layer, "data_format", "channels_last")
+    return data_format in (None, "channels_last")
+
+
+def _opaque(ctx: RuleContext) -> list[Layout]:
+    """Pin every input and give every output a fresh pinned space."""
+    for layout in ctx.input_layouts:
+        ctx.pin(layout)
+    return [ctx.pinned_space(ctx.output_channels(k)) for k in range(ctx.num_outputs)]
+
+
+class PassThroughRule(LayerRule):
+    """Output channels are the input channels (activations, pooling, dropout...).
+
+    Layers that are not channels-last are pinned instead, since their last axis
+    is not the channel axis.
+    """
+
+    def trace(self, ctx):
+        if not _channels_last(ctx.layer):
+            return _opaque(ctx)
+        return [ctx.input_layouts[0]]
+
+
+class ChannelwiseRule(PassThroughRule):
+    """Pass-through layer with per-channel weights along their last axis.
+
+    Args:
+        weights: names of the layer's per-channel weights (e.g. ``("alpha",)``
+            for PReLU). A weight whose last axis does not match the channel
+            count (shared over channels) is left alone.
+    """
+
+    def __init__(self, weights: tuple[str, ...] = ()):
+        self.weights = tuple(weights)
+
+    def trace(self, ctx):
+        (layout,) = super().trace(ctx)
+        for name in self.weights:
+            ctx.weight(name, -1, layout, AFFINE, optional=True)
+        return [layout]
+
+
+class PinRule(LayerRule):
+    """A layer that mixes all channels without weights: keep every channel."""
+
+    def trace(self, ctx):
+        return _opaque(ctx)
+
+
+class ConvRule(LayerRule):
+    """Conv1D/2D/3D: kernel ``(*k, C_in, F)``, bias ``(F,)``."""
+
+    def trace(self, ctx):
+        layer = ctx.layer
+        if not _channels_last(layer) or getattr(layer, "groups", 1) != 1:
+            layouts = _opaque(ctx)
+            out = layouts[0]
+        else:
+            out = ctx.new_space(layer.filters)
+        ctx.weight("kernel", -2, ctx.input_layouts[0], INPUT)
+        ctx.weight("kernel", -1, out, FILTER)
+        ctx.weight("bias", 0, out, BIAS, optional=True)
+        return [out]
+
+    def slim_config(self, config, num_in, num_out):
+        return {**config, "filters": num_out}
+
+
+class ConvTransposeRule(ConvRule):
+    """Conv{1,2,3}DTranspose: kernel ``(*k, F, C_in)``."""
+
+    def trace(self, ctx):
+        layer = ctx.layer
+        if not _channels_last(layer) or getattr(layer, "groups", 1) != 1:
+            out = _opaque(ctx)[0]
+        else:
+            out = ctx.new_space(layer.filters)
+        ctx.weight("kernel", -1, ctx.input_layouts[0], INPUT)
+        ctx.weight("kernel", -2, out, FILTER)
+        ctx.weight("bias", 0, out, BIAS, optional=True)
+        return [out]
+
+
+class DepthwiseRule(LayerRule):
+    """DepthwiseConv1D/2D: kernel ``(*k, C, M)``; output ``c*M + m`` reads ``c``.
+
+    Removing input channel ``c`` removes its ``M`` outputs, so the output
+    layout repeats every input item ``M`` times and both stay coupled.
+    """
+
+    def trace(self, ctx):
+        layer = ctx.layer
+        if not _channels_last(layer):
+            return _opaque(ctx)
+        layout = ctx.input_layouts[0]
+        ctx.weight("kernel", -2, layout, FILTER)
+        out = np.repeat(layout, layer.depth_multiplier)
+        ctx.weight("bias", 0, out, BIAS, optional=True)
+        return [out]
+
+
+class SeparableRule(ConvRule):
+    """SeparableConv1D/2D: depthwise ``(*k, C, M)`` then pointwise ``(.., C*M, F)``."""
+
+    def trace(self, ctx):
+        layer = ctx.layer
+        if not _channels_last(layer):
+            return _opaque(ctx)
+        layout = ctx.input_layouts[0]
+        out = ctx.new_space(layer.filters)
+        ctx.weight("depthwise_kernel", -2, layout, INPUT)
+        ctx.weight("pointwise_kernel", -2, np.repeat(layout, layer.depth_multiplier), INPUT)
+        ctx.weight("pointwise_kernel", -1, out, FILTER)
+        ctx.weight("bias", 0, out, BIAS, optional=True)
+        return [out]
+
+
+class DenseRule(LayerRule):
+    """Dense on the last axis: kernel ``(C_in, units)``, bias ``(units,)``."""
+
+    def trace(self, ctx):
+        out = ctx.new_space(ctx.layer.units)
+        ctx.weight("kernel", 0, ctx.input_layouts[0], INPUT)
+        ctx.weight("kernel", 1, out, FILTER)
+        ctx.weight("bias", 0, out, BIAS, optional=True)
+        return [out]
+
+    def slim_config(self, config, num_in, num_out):
+        return {**config, "units": num_out}
+
+
+def _axes(layer: keras.layers.Layer, rank: int) -> list[int]:
+    axis = layer.axis
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    return sorted(a % rank for a in axes)
+
+
+class BatchNormRule(LayerRule):
+    """BatchNormalization over the channel axis: per-channel gamma/beta/stats."""
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        rank = len(ctx.input_shapes[0])
+        if _axes(ctx.layer, rank) != [rank - 1]:
+            return _opaque(ctx)
+        for name in ("gamma", "beta", "moving_mean", "moving_variance"):
+            ctx.weight(name, 0, layout, AFFINE, optional=True)
+        return [layout]
+
+
+class LayerNormRule(LayerRule):
+    """LayerNormalization: statistics over its axes.
+
+    When the channel axis is normalised, every channel changes the mean and
+    variance of the others, so removing one would change the result: the
+    channels are pinned (kept). Otherwise the layer is channel-independent.
+    """
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        rank = len(ctx.input_shapes[0])
+        if rank - 1 in _axes(ctx.layer, rank):
+            ctx.pin(layout)
+            return [layout]
+        return [layout]
+
+
+class SoftmaxRule(LayerRule):
+    """Softmax: over the channel axis it mixes channels (pinned)."""
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        rank = len(ctx.input_shapes[0])
+        axis = getattr(ctx.layer, "axis", -1)
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if rank - 1 in [a % rank for a in axes]:
+            ctx.pin(layout)
+        return [layout]
+
+
+_CHANNEL_MIXING_ACTIVATIONS = ("softmax", "log_softmax")
+
+
+class ActivationRule(LayerRule):
+    """``keras.layers.Activation``: element-wise unless it is a softmax."""
+
+    def trace(self, ctx):
+        activation = ctx.layer.get_config().get("activation")
+        name = activation if isinstance(activation, str) else str(activation)
+        layout = ctx.input_layouts[0]
+        if name in _CHANNEL_MIXING_ACTIVATIONS:
+            ctx.pin(layout)
+        return [layout]
+
+
+class MergeRule(LayerRule):
+    """Element-wise merges (Add, Subtract, Multiply, Average, Maximum, Minimum).
+
+    Inputs with the full channel count are coupled item by item; an input with
+    a single channel that broadcasts (e.g. a spatial attention map) is pinned.
+    """
+
+    def trace(self, ctx):
+        layouts = ctx.input_layouts
+        width = max(len(layout) for layout in layouts)
+        full = [layout for layout in layouts if len(layout) == width]
+        for layout in layouts:
+            if len(layout) != width:
+                if len(layout) != 1:
+                    msg = (
+                        f"Layer `{ctx.path}` merges tensors with {len(layout)} "
+                        f"and {width} channels; only equal counts or a "
+                        "broadcast single channel can be traced."
+                    )
+                    raise errors.UnsupportedLayerError(msg)
+                ctx.pin(layout)
+        for other in full[1:]:
+            ctx.union(full[0], other)
+        return [full[0]]
+
+
+class ConcatenateRule(LayerRule):
+    """Concatenate along channels joins layouts; along another axis, couples."""
+
+    def trace(self, ctx):
+        rank = len(ctx.input_shapes[0])
+        if ctx.layer.axis % rank == rank - 1:
+            return [np.concatenate(ctx.input_layouts)]
+        return MergeRule().trace(ctx)
+
+
+class FlattenRule(LayerRule):
+    """Flatten of ``(..., C)`` tiles the channel layout over spatial positions.
+
+    Position ``s*C + c`` of the flat axis holds channel ``c``, so a Dense
+    reading the flat axis has ``spatial x C`` input rows per channel group.
+    """
+
+    def trace(self, ctx):
+        shape = ctx.input_shapes[0]
+        spatial = shape[1:-1]
+        if not _channels_last(ctx.layer) or any(d is None for d in spatial):
+            return _opaque(ctx)
+        return [np.tile(ctx.input_layouts[0], math.prod(spatial))]
+
+
+class ReshapeRule(LayerRule):
+    """Reshape that keeps the channel axis last, or flattens everything.
+
+    ``(H, W, C) -> (H*W, C)`` or ``(C,) -> (1, 1, C)`` keep the layout;
+    ``(H, W, C) -> (H*W*C,)`` tiles it like Flatten. Anything else mixes the
+    channel axis with other axes and is pinned.
+    """
+
+    def trace(self, ctx):
+        in_shape = ctx.input_shapes[0]
+        target = tuple(ctx.layer.target_shape)
+        layout = ctx.input_layouts[0]
+        channels = in_shape[-1]
+        if target[-1] == channels:
+            return [layout]
+        spatial = in_shape[1:-1]
+        if len(target) == 1 and all(d is not None for d in spatial) and target[0] in (
+            -1,
+            math.prod(spatial) * channels,
+        ):
+            return [np.tile(layout, math.prod(spatial))]
+        return _opaque(ctx)
+
+    def slim_config(self, config, num_in, num_out):
+        target = list(config["target_shape"])
+        if target[-1] != -1:
+            target[-1] = num_out
+        return {**config, "target_shape": tuple(target)}
+
+
+class PermuteRule(LayerRule):
+    """Permute that keeps the last axis last passes channels through."""
+
+    def trace(self, ctx):
+        dims = tuple(ctx.layer.dims)
+        if dims[-1] == len(dims):
+            return [ctx.input_layouts[0]]
+        return _opaque(ctx)
+
+
+class NormalizationRule(ChannelwiseRule):
+    """Preprocessing Normalization: per-channel mean/variance on the last axis."""
+
+    def __init__(self):
+        super().__init__(("mean", "variance"))
+
+    def trace(self, ctx):
+        rank = len(ctx.input_shapes[0])
+        axis = ctx.layer.axis
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if [a % rank for a in axes] != [rank - 1]:
+            return _opaque(ctx)
+        return super().trace(ctx)
+
+
+class RescalingRule(PassThroughRule):
+    """Rescaling: pass-through; a per-channel scale/offset pins the channels."""
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        config = ctx.layer.get_config()
+        if any(np.size(config.get(key, 1)) > 1 for key in ("scale", "offset")):
+            ctx.pin(layout)
+        return [layout]
+
+
+_REGISTRY: dict[type, LayerRule] = {}
+
+
+def register_rule(layer_class: type, rule: LayerRule) -> None:
+    """Register ``rule`` for ``layer_class`` and its subclasses.
+
+    Example:
+        >>> tfprune.graph.register_rule(MyScale, ChannelwiseRule(("gamma",)))
+    """
+    if not isinstance(layer_class, type) or not issubclass(layer_class, keras.layers.Layer):
+        msg = (
+            "`layer_class` must be a subclass of keras.layers.Layer. "
+            f"Received: {layer_class!r}"
+        )
+        raise errors.PruningArgumentError(msg)
+    if not isinstance(rule, LayerRule):
+        msg = f"`rule` must be a tfprune LayerRule instance. Received: {rule!r}"
+        raise errors.PruningArgumentError(msg)
+    _REGISTRY[layer_class] = rule
+
+
+def find_rule(layer: keras.layers.Layer) -> LayerRule | None:
+    """Return the rule for ``layer`` (most specific class first), or None."""
+    for cls in type(layer).__mro__:
+        rule = _REGISTRY.get(cls)
+        if rule is not None:
+            return rule
+    return None
+
+
+def _register_builtin_rules() -> None:
+    layers = keras.layers
+    passthrough = PassThroughRule()
+    for name in (
+        "ReLU", "LeakyReLU", "ELU", "Identity", "Dropout", "SpatialDropout1D",
+        "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
+        "AlphaDropout", "ActivityRegularization", "MaxPooling1D", "MaxPooling2D",
+        "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+        "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+        "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+        "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
+        "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
+        "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
+        "ThresholdedReLU", "Masking",
+    ):
+        cls = getattr(layers, name, None)
+        if cls is not None:
+            register_rule(cls, passthrough)
+    conv = ConvRule()
+    for name in ("Conv1D", "Conv2D", "Conv3D"):
+        register_rule(getattr(layers, name), conv)
+    transpose = ConvTransposeRule()
+    for name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
+        register_rule(getattr(layers, name), transpose)
+    depthwise = DepthwiseRule()
+    for name in ("DepthwiseConv1D", "DepthwiseConv2D"):
+        register_rule(getattr(layers, name), depthwise)
+    separable = SeparableRule()
+    for name in ("SeparableConv1D", "SeparableConv2D"):
+        register_rule(getattr(layers, name), separable)
+    register_rule(layers.Dense, DenseRule())
+    register_rule(layers.BatchNormalization, BatchNormRule())
+    register_rule(layers.LayerNormalization, LayerNormRule())
+    register_rule(layers.Softmax, SoftmaxRule())
+    register_rule(layers.Activation, ActivationRule())
+    register_rule(layers.PReLU, ChannelwiseRule(("alpha",)))
+    merge = MergeRule()
+    for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+        register_rule(getattr(layers, name), merge)
+    register_rule(layers.Concatenate, ConcatenateRule())
+    register_rule(layers.Flatten, FlattenRule())
+    register_rule(layers.Reshape, ReshapeRule())
+    register_rule(layers.Permute, PermuteRule())
+    register_rule(layers.Normalization, NormalizationRule())
+    register_rule(layers.Rescaling, RescalingRule())
+
+
+_register_builtin_rules()

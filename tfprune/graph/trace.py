@@ -1,0 +1,277 @@
+"""Trace a Keras model into a flat list of layer call sites.
+
+Only the public Keras API is used: a Functional model is read from its
+``get_config()`` (which records, for every call of every layer, the tensors it
+received and their shapes), a Sequential model from ``model.layers``. Nested
+Functional/Sequential sub-models are inlined, so every call site refers to a
+leaf layer; a layer shared between call sites appears once per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+from tfprune import errors
+
+# A tensor is identified by (scope, producing layer name, node index, tensor
+# index); scope is the tuple of enclosing sub-model call ids.
+TensorId = tuple[Any, ...]
+
+
+@dataclasses.dataclass
+class CallSite:
+    """One call of a leaf layer inside a (possibly nested) model."""
+
+    layer: keras.layers.Layer
+    path: str
+    inputs: list[TensorId]
+    outputs: list[TensorId]
+    args: Any = None
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Trace:
+    """The call sites of a model in topological order, plus tensor shapes."""
+
+    sites: list[CallSite]
+    inputs: list[TensorId]
+    outputs: list[TensorId]
+    shapes: dict[TensorId, tuple[int | None, ...]]
+
+
+def is_model(layer: keras.layers.Layer) -> bool:
+    """True for Functional and Sequential models (which can be traced)."""
+    return isinstance(layer, keras.Model) and _kind(layer) is not None
+
+
+def _kind(model: keras.Model) -> str | None:
+    if isinstance(model, keras.Sequential):
+        return "sequential"
+    config = _safe_config(model)
+    if isinstance(config, dict) and "layers" in config and "input_layers" in config:
+        return "functional"
+    return None
+
+
+def _safe_config(model: keras.Model) -> Any:
+    try:
+        return model.get_config()
+    except Exception:  # subclassed models often raise NotImplementedError
+        return None
+
+
+def iter_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Yield every layer of ``model``, recursing into nested sub-models."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from iter_layers(layer)
+
+
+def trace_model(model: keras.Model) -> Trace:
+    """Trace ``model`` into call sites (see module docstring).
+
+    Raises:
+        UnsupportedModelError: for subclassed models, or a model that was never
+            built/called so has no graph.
+    """
+    if not isinstance(model, keras.Model):
+        msg = (
+            "Expected a keras.Model (Sequential or Functional). "
+            f"Received: {type(model).__name__}. If this is a tf_keras (Keras 2) "
+            "model, tfprune requires Keras 3 models."
+        )
+        raise errors.UnsupportedModelError(msg)
+    kind = _kind(model)
+    if kind is None:
+        msg = (
+            f"Model `{model.name}` ({type(model).__name__}) is a subclassed "
+            "model: its layer graph cannot be traced. tfprune supports "
+            "Functional and Sequential models. Rebuild it with the functional "
+            "API (keras.Input + layer calls), or prune a Functional sub-model."
+        )
+        raise errors.UnsupportedModelError(msg)
+    tracer = _Tracer()
+    if kind == "sequential":
+        if not model.built or not model.inputs:
+            msg = (
+                f"Sequential model `{model.name}` has no input shape yet. "
+                "Build it first, e.g. add `keras.Input(shape)` as its first "
+                "layer or call `model.build((None, ...))`."
+            )
+            raise errors.UnsupportedModelError(msg)
+        inp = ("input", model.name, 0)
+        tracer.shapes[inp] = tuple(model.inputs[0].shape)
+        outs = tracer.sequential(model, (), inp, "")
+        trace = Trace(tracer.sites, [inp], [outs], tracer.shapes)
+    else:
+        config = model.get_config()
+        inputs = [("input", n, i) for n, i in enumerate(_histories(config["input_layers"]))]
+        for tid, tensor in zip(inputs, model.inputs, strict=True):
+            tracer.shapes[tid] = tuple(tensor.shape)
+        bound = dict(zip(_histories(config["input_layers"]), inputs, strict=True))
+        outs = tracer.functional(model, config, (), bound, "")
+        for tid, tensor in zip(outs, model.outputs, strict=True):
+            tracer.shapes.setdefault(tid, tuple(tensor.shape))
+        trace = Trace(tracer.sites, inputs, outs, tracer.shapes)
+    return trace
+
+
+def _histories(structure: Any) -> list[tuple[str, int, int]]:
+    """Flatten a config's ``input_layers``/``output_layers`` into triples."""
+    if (
+        isinstance(structure, (list, tuple))
+        and len(structure) == 3
+        and isinstance(structure[0], str)
+        and isinstance(structure[1], int)
+    ):
+        return [(structure[0], structure[1], structure[2])]
+    if isinstance(structure, dict):
+        structure = list(structure.values())
+    out: list[tuple[str, int, int]] = []
+    for item in structure:
+        out.extend(_histories(item))
+    return out
+
+
+def _keras_tensors(structure: Any) -> list[dict[str, Any]]:
+    """Every ``__keras_tensor__`` entry in a node's args/kwargs, in order."""
+    if isinstance(structure, dict):
+        if structure.get("class_name") == "__keras_tensor__":
+            return [structure["config"]]
+        found = []
+        for value in structure.values():
+            found.extend(_keras_tensors(value))
+        return found
+    if isinstance(structure, (list, tuple)):
+        found = []
+        for value in structure:
+            found.extend(_keras_tensors(value))
+        return found
+    return []
+
+
+class _Tracer:
+    def __init__(self) -> None:
+        self.sites: list[CallSite] = []
+        self.shapes: dict[TensorId, tuple[int | None, ...]] = {}
+        self._call_counter = 0
+
+    def _emit(self, layer, path, inputs, scope, node_key, num_outputs, args, kwargs):
+        outputs = [(*scope, "t", node_key, k) for k in range(num_outputs)]
+        self.sites.append(CallSite(layer, path, inputs, outputs, args, kwargs))
+        return outputs
+
+    def sequential(self, model, scope, inp, prefix):
+        current = inp
+        for i, layer in enumerate(model.layers):
+            path = f"{prefix}/{layer.name}" if prefix else layer.name
+            if is_model(layer):
+                current = self.call_model(layer, scope, [current], path)[0]
+                continue
+            (current,) = self._emit(
+                layer, path, [current], scope, (model.name, i), 1, None, {}
+            )
+            shape = self._output_shape(layer)
+            if shape is not None:
+                self.shapes[current] = shape
+        return current
+
+    @staticmethod
+    def _output_shape(layer):
+        try:
+            return tuple(layer.output.shape)
+        except Exception:  # shared layer (several nodes) or not built
+            return None
+
+    def call_model(self, model, scope, inputs, path):
+        self._call_counter += 1
+        inner_scope = (*scope, ("call", self._call_counter, model.name))
+        if isinstance(model, keras.Sequential):
+            return [self.sequential(model, inner_scope, inputs[0], path)]
+        config = model.get_config()
+        names = _histories(config["input_layers"])
+        if len(names) != len(inputs):
+            msg = (
+                f"Sub-model `{model.name}` expects {len(names)} inputs but is "
+                f"called with {len(inputs)}; tfprune cannot trace this call."
+            )
+            raise errors.UnsupportedModelError(msg)
+        return self.functional(model, config, inner_scope, dict(zip(names, inputs)), path)
+
+    def functional(self, model, config, scope, bound, prefix):
+        """Trace a Functional model; ``bound`` maps its input histories to ids."""
+        produced: dict[tuple[str, int, int], TensorId] = dict(bound)
+        # Topological order over (layer name, node index).
+        pending = []
+        for entry in config["layers"]:
+            if entry["class_name"] == "InputLayer":
+                continue
+            for node_index, node in enumerate(entry["inbound_nodes"]):
+                pending.append((entry["name"], node_index, node))
+        done: set[tuple[str, int]] = set()
+        while pending:
+            progressed = False
+            remaining = []
+            for name, node_index, node in pending:
+                tensors = _keras_tensors(node.get("args", [])) + _keras_tensors(
+                    node.get("kwargs", {})
+                )
+                histories = [tuple(t["keras_history"]) for t in tensors]
+                if not all(h in produced for h in histories):
+                    remaining.append((name, node_index, node))
+                    continue
+                inputs = [produced[h] for h in histories]
+                for tid, tensor in zip(inputs, tensors, strict=True):
+                    if tensor.get("shape") is not None:
+                        self.shapes.setdefault(tid, tuple(tensor["shape"]))
+                layer = model.get_layer(name)
+                path = f"{prefix}/{name}" if prefix else name
+                outputs = self._call(layer, scope, inputs, path, node, (name, node_index))
+                for k, tid in enumerate(outputs):
+                    produced[(name, node_index, k)] = tid
+                done.add((name, node_index))
+                progressed = True
+            pending = remaining
+            if not progressed:
+                missing = sorted({p[0] for p in pending})
+                msg = f"Could not order the layer graph of `{model.name}`; stuck at {missing}."
+                raise errors.UnsupportedModelError(msg)
+        outputs = []
+        for history in _histories(config["output_layers"]):
+            if history not in produced:
+                msg = f"Output {history} of `{model.name}` is not produced by any traced layer."
+                raise errors.UnsupportedModelError(msg)
+            outputs.append(produced[history])
+        return outputs
+
+    def _call(self, layer, scope, inputs, path, node, node_key):
+        if is_model(layer):
+            return self.call_model(layer, scope, inputs, path)
+        if isinstance(layer, keras.Model):
+            msg = (
+                f"Layer `{path}` is a subclassed model ({type(layer).__name__}); "
+                "its graph cannot be traced. Only Functional and Sequential "
+                "sub-models are supported."
+            )
+            raise errors.UnsupportedModelError(msg)
+        num_outputs = _num_outputs(layer, node_key)
+        return self._emit(
+            layer, path, inputs, scope, (*scope, *node_key), num_outputs,
+            node.get("args"), node.get("kwargs", {}),
+        )
+
+
+def _num_outputs(layer: keras.layers.Layer, node_key: tuple[str, int]) -> int:
+    try:
+        output = layer.output
+    except Exception:
+        return 1
+    if isinstance(output, (list, tuple)):
+        return len(output)
+    return 1

@@ -1,0 +1,179 @@
+"""``PruningWrapper``: holds the channel masks of one layer and applies them.
+
+The wrapper computes ``layer(x * input_mask) * output_mask``: masking the
+*activations* on both sides is exactly equivalent to zeroing the kernel's input
+rows, its filters, the bias and a BatchNorm's gamma/beta, for every layer type,
+without re-implementing any layer's forward pass. Because the masks multiply
+the computation, masked weights receive exactly zero gradient, and a pruned
+channel is exactly zero after its normalization (DESIGN.md promise 4).
+
+The wrapper holds *state* (masks, and any per-layer state a pruning method
+declares); the *policy* (which channels to mask, when) lives in
+:class:`tfprune.Pruner`, driven by the :class:`tfprune.UpdatePruning` callback.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import keras
+from keras import ops
+
+from tfprune import errors
+from tfprune.graph import rules as rules_lib
+
+
+@keras.saving.register_keras_serializable(package="tfprune")
+class PruningWrapper(keras.layers.Wrapper):
+    """Masks the input and/or output channels of a wrapped layer.
+
+    Args:
+        layer: the layer to wrap (Conv, Dense, BatchNormalization, ...). It
+            must take a single channels-last tensor.
+        mask_input: create an ``input_mask`` over the input's last axis.
+        mask_output: create an ``output_mask`` over the output's last axis.
+        spec: JSON-serialisable pruning configuration (method, schedule,
+            exclusions, ``round_to``) written by :func:`tfprune.prune` and read
+            back by the callback after the model is reloaded.
+        **kwargs: base layer arguments (``name`` defaults to the wrapped
+            layer's name, so ``model.get_layer(name)`` keeps working).
+
+    Call arguments:
+        inputs: the layer input.
+        training: when true, the :class:`tfprune.UpdatePruning` callback must
+            be active; otherwise a :class:`MissingCallbackError` is raised.
+    """
+
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        mask_input: bool = True,
+        mask_output: bool = True,
+        spec: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("name", layer.name)
+        super().__init__(layer, **kwargs)
+        self.mask_input = bool(mask_input)
+        self.mask_output = bool(mask_output)
+        self.spec = dict(spec or {})
+        self.input_mask = None
+        self.output_mask = None
+        self.state: dict[str, keras.Variable] = {}
+        self._callback_active = False
+        try:
+            params = inspect.signature(layer.call).parameters
+            self._call_params = set(params)
+        except (TypeError, ValueError):
+            self._call_params = set()
+
+    @property
+    def tfprune_wrapped_layer(self) -> keras.layers.Layer:
+        """The layer the channel rules look at (see tfprune.graph)."""
+        return self.layer
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        if self.mask_input:
+            self.input_mask = self.add_weight(
+                name="input_mask", shape=(int(input_shape[-1]),),
+                initializer="ones", trainable=False,
+            )
+        if self.mask_output:
+            out_shape = self.layer.compute_output_shape(input_shape)
+            self.output_mask = self.add_weight(
+                name="output_mask", shape=(int(out_shape[-1]),),
+                initializer="ones", trainable=False,
+            )
+        method = self.method
+        if method is not None:
+            for name, (shape, dtype, initializer) in method.state_spec(self).items():
+                self.state[name] = self.add_weight(
+                    name=name, shape=shape, dtype=dtype,
+                    initializer=initializer, trainable=False,
+                )
+        self.built = True
+
+    @property
+    def method(self):
+        """The pruning method object described by ``spec`` (or None)."""
+        config = self.spec.get("method")
+        if config is None:
+            return None
+        cached = getattr(self, "_method_cache", None)
+        if cached is None:
+            cached = keras.saving.deserialize_keras_object(config)
+            self._method_cache = cached
+        return cached
+
+    def call(self, inputs, training=None, **kwargs):
+        if training is True and not self._callback_active:
+            msg = (
+                f"Layer `{self.name}` is wrapped for pruning but the model is "
+                "being trained without the tfprune.UpdatePruning callback, so "
+                "its masks would never be updated. Pass it to fit: "
+                "`model.fit(..., callbacks=[tfprune.UpdatePruning()])`. To "
+                "train without pruning, first call tfprune.strip_pruning(model) "
+                "or tfprune.slim(model)."
+            )
+            raise errors.MissingCallbackError(msg)
+        x = inputs
+        if self.input_mask is not None:
+            x = x * ops.cast(self.input_mask, x.dtype)
+        # Forward the call arguments the wrapped layer takes (e.g. BN's mask).
+        kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
+        if "training" in self._call_params:
+            kwargs["training"] = training
+        y = self.layer(x, **kwargs)
+        if self.output_mask is not None:
+            y = y * ops.cast(self.output_mask, y.dtype)
+        if training is True and self.method is not None:
+            penalty = self.method.penalty(self)
+            if penalty is not None:
+                self.add_loss(penalty)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"mask_input": self.mask_input, "mask_output": self.mask_output, "spec": self.spec}
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        layer = keras.saving.deserialize_keras_object(
+            config.pop("layer"), custom_objects=custom_objects
+        )
+        return cls(layer, **config)
+
+
+class _WrapperRule(rules_lib.LayerRule):
+    """Channel rule of a PruningWrapper: the wrapped layer's rule."""
+
+    def trace(self, ctx):
+        rule = rules_lib.find_rule(ctx.layer)
+        if rule is None:
+            msg = f"Wrapped layer `{ctx.path}` ({type(ctx.layer).__name__}) has no channel rule."
+            raise errors.UnsupportedLayerError(msg)
+        return rule.trace(ctx)
+
+
+rules_lib.register_rule(PruningWrapper, _WrapperRule())
+
+
+def find_wrappers(model: keras.Model) -> list[PruningWrapper]:
+    """Every PruningWrapper in ``model``, recursing into sub-models."""
+    from tfprune.graph import iter_layers
+
+    seen, out = set(), []
+    for layer in iter_layers(model):
+        if isinstance(layer, PruningWrapper) and id(layer) not in seen:
+            seen.add(id(layer))
+            out.append(layer)
+    return out

@@ -1,0 +1,41 @@
+"""The filter-norm baseline: L1 (Li et al. 2017) and L2 magnitude pruning.
+
+At every schedule step, the lowest-norm units of each coupled group are
+masked. A unit's score is the norm over all *filter* slices of the unit (the
+kernels that produce the channel, e.g. every conv feeding a residual ``Add``);
+with a single producing conv this is exactly Li et al.'s
+``s_j = sum |F_j|`` (Section 3.1 of https://arxiv.org/abs/1608.08710).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfprune import criteria
+from tfprune.graph import rules as rules_lib
+from tfprune.methods.base import PruningMethod
+
+
+@keras.saving.register_keras_serializable(package="tfprune")
+class MagnitudePruning(PruningMethod):
+    """Prune the filters with the smallest L1 or L2 norm.
+
+    Args:
+        ord: 1 for the L1 norm (Li et al. 2017), 2 for the L2 norm.
+    """
+
+    def __init__(self, ord: int = 1):
+        if ord not in (1, 2):
+            msg = f"Argument `ord` must be 1 (L1) or 2 (L2). Received: ord={ord!r}."
+            raise ValueError(msg)
+        self.ord = ord
+
+    def scores(self, pruner, group):
+        contributions = []
+        for layer_path, weight, axis in pruner.group_slices(group, rules_lib.FILTER):
+            values = criteria.slice_norms(pruner.weight_value(layer_path, weight), axis, ord=self.ord)
+            contributions.append((values, pruner.local_units(group, layer_path, weight, axis)))
+        return criteria.group_scores(contributions, group.num_channels, ord=self.ord)
+
+    def get_config(self):
+        return {"ord": self.ord}

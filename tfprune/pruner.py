@@ -1,0 +1,151 @@
+"""``Pruner``: joins the channel graph, the wrappers' masks and the method.
+
+A pruner is rebuilt from a wrapped model alone (the wrappers' ``spec`` carries
+the method, the schedules, the exclusions and ``round_to``), so a model loaded
+from a ``.keras`` file resumes pruning exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from tfprune import errors
+from tfprune import schedules as schedules_lib
+from tfprune.graph import ChannelGraph, ChannelGroup
+from tfprune.layers import PruningWrapper, find_wrappers
+
+
+def _owner_path(group_id: str) -> str:
+    return group_id.split(":", 1)[0]
+
+
+class Pruner:
+    """The pruning state of a wrapped model.
+
+    Attributes:
+        model: the wrapped model.
+        graph: its :class:`~tfprune.graph.ChannelGraph`.
+        method: the :class:`~tfprune.methods.PruningMethod` in use.
+        active_groups: groups that have a schedule (the others are kept).
+        round_to: keep channel counts at multiples of this (or None).
+    """
+
+    def __init__(self, model: keras.Model):
+        wrappers = find_wrappers(model)
+        if not wrappers:
+            msg = (
+                f"Model `{model.name}` has no PruningWrapper layers, so there is "
+                "nothing to prune. Create the pruned model with "
+                "`tfprune.prune(model, ...)` and train that one."
+            )
+            raise errors.PruningArgumentError(msg)
+        spec = wrappers[0].spec
+        self.model = model
+        self.exclude = list(spec.get("exclude", []))
+        self.round_to = spec.get("round_to")
+        self.method = wrappers[0].method
+        self.graph = ChannelGraph.build(model, exclude=self.exclude)
+        self.entries = [
+            e for e in self.graph.layers.values() if isinstance(e.layer, PruningWrapper)
+        ]
+        self._entry_by_path = {e.path: e for e in self.graph.layers.values()}
+        self._schedules: dict[str, schedules_lib.PruningSchedule] = {}
+        for entry in self.entries:
+            for group_id, config in entry.layer.spec.get("schedules", {}).items():
+                self._schedules[group_id] = schedules_lib.deserialize(config)
+        self.active_groups: list[ChannelGroup] = [
+            g for g in self.graph.groups if g.id in self._schedules
+        ]
+        self._local = np.full(self.graph.num_units, -1, dtype=np.int64)
+        for group in self.graph.groups:
+            self._local[np.array(group.units, dtype=np.int64)] = np.arange(group.num_channels)
+        self.keep = np.ones(self.graph.num_units, dtype=bool)
+        self._read_masks()
+
+    # State <-> masks --------------------------------------------------------
+    def _read_masks(self) -> None:
+        for entry in self.entries:
+            wrapper = entry.layer
+            for variable, layout in (
+                (wrapper.input_mask, entry.input_layout),
+                (wrapper.output_mask, entry.output_layout),
+            ):
+                if variable is None or layout is None:
+                    continue
+                mask = np.asarray(keras.ops.convert_to_numpy(variable))
+                self.keep[self.graph.units(layout)[mask < 0.5]] = False
+
+    def masks_for(self, entry) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The (input, output) masks of a wrapper entry under ``self.keep``."""
+        wrapper = entry.layer
+        mask_in = self.graph.keep_mask(self.keep, entry.input_layout) if wrapper.input_mask is not None else None
+        mask_out = self.graph.keep_mask(self.keep, entry.output_layout) if wrapper.output_mask is not None else None
+        return mask_in, mask_out
+
+    def write_masks(self) -> None:
+        """Assign the masks implied by ``self.keep`` to every wrapper."""
+        for entry in self.entries:
+            mask_in, mask_out = self.masks_for(entry)
+            if mask_in is not None:
+                entry.layer.input_mask.assign(mask_in)
+            if mask_out is not None:
+                entry.layer.output_mask.assign(mask_out)
+
+    # Group helpers for methods ---------------------------------------------
+    def schedule_of(self, group: ChannelGroup) -> schedules_lib.PruningSchedule:
+        """The schedule that drives ``group``."""
+        return self._schedules[group.id]
+
+    def group_keep(self, group: ChannelGroup) -> np.ndarray:
+        """Copy of the keep flags of the group's units (local order)."""
+        return self.keep[np.array(group.units, dtype=np.int64)].copy()
+
+    def set_group_keep(self, group: ChannelGroup, keep: np.ndarray) -> None:
+        """Set the keep flags of the group's units (call write_masks after)."""
+        self.keep[np.array(group.units, dtype=np.int64)] = keep
+
+    def group_slices(self, group: ChannelGroup, role: str) -> list[tuple[str, str, int]]:
+        """(layer path, weight name, axis) of the group's slices with ``role``."""
+        return [(m.layer, m.weight, m.axis) for m in group.members if m.role == role]
+
+    def _slice_layout(self, layer_path: str, weight: str, axis: int) -> np.ndarray:
+        for name, slice_axis, layout, _ in self._entry_by_path[layer_path].slices:
+            if name == weight and slice_axis == axis:
+                return layout
+        msg = f"No slice {weight}[axis={axis}] in layer `{layer_path}`."
+        raise KeyError(msg)
+
+    def local_units(self, group: ChannelGroup, layer_path: str, weight: str, axis: int) -> np.ndarray:
+        """Local unit index of every position of a slice (-1: other group)."""
+        units = self.graph.units(self._slice_layout(layer_path, weight, axis))
+        local = self._local[units]
+        in_group = np.isin(units, np.array(group.units, dtype=np.int64))
+        return np.where(in_group, local, -1)
+
+    def weight_value(self, layer_path: str, weight: str) -> np.ndarray:
+        """Current value of a weight of a (wrapped) layer, as NumPy."""
+        layer = self._entry_by_path[layer_path].layer
+        inner = getattr(layer, "tfprune_wrapped_layer", layer)
+        for variable in inner.weights:
+            if variable.name == weight:
+                return np.asarray(keras.ops.convert_to_numpy(variable))
+        msg = f"Layer `{layer_path}` has no weight `{weight}`."
+        raise KeyError(msg)
+
+    # Driving ----------------------------------------------------------------
+    def set_callback_active(self, active: bool) -> None:
+        """Allow (or forbid) training the wrappers."""
+        for entry in self.entries:
+            entry.layer._callback_active = active
+
+    def step(self, step: int) -> None:
+        """Run the method's per-step hook at optimizer step ``step``."""
+        self.method.on_train_batch_begin(self, int(step))
+
+    def pruned_fraction(self) -> float:
+        """Fraction of the active groups' units that are masked."""
+        units = [u for g in self.active_groups for u in g.units]
+        if not units:
+            return 0.0
+        return float((~self.keep[np.array(units, dtype=np.int64)]).mean())

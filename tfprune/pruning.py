@@ -1,0 +1,216 @@
+"""``prune``: wrap a model for structured pruning inside ``model.fit``."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import keras
+import numpy as np
+
+from tfprune import _clone, _validation, errors
+from tfprune import methods as methods_lib
+from tfprune import schedules as schedules_lib
+from tfprune.graph import ChannelGraph, iter_layers
+from tfprune.graph import rules as rules_lib
+from tfprune.layers import PruningWrapper, find_wrappers
+
+GRANULARITIES = ("filter",)
+
+
+def prune(
+    model: keras.Model,
+    method: str | methods_lib.PruningMethod = "l1",
+    sparsity: float | Mapping[str, float] | None = None,
+    *,
+    schedule: Any = None,
+    granularity: str = "filter",
+    round_to: int | None = None,
+    exclude: Iterable[str] = (),
+    seed: int | None = None,
+) -> keras.Model:
+    """Return a copy of ``model`` whose prunable layers are wrapped for pruning.
+
+    Channels are grouped with :class:`tfprune.graph.ChannelGraph` so coupled
+    channels (residual adds, concatenations, depthwise convs, Flatten->Dense)
+    are pruned together. Train the result with ``fit`` and the
+    :class:`tfprune.UpdatePruning` callback, then :func:`tfprune.slim` it.
+    The model's inputs and outputs are never pruned.
+
+    Args:
+        model: a built Functional or Sequential Keras 3 model. It is not
+            modified.
+        method: ``"l1"`` (Li et al. 2017), ``"l2"``, or a
+            :class:`tfprune.methods.PruningMethod`.
+        sparsity: fraction of channels to remove from every group, in [0, 1),
+            applied at the first training step; or ``{layer_name: fraction}``
+            to prune only the groups produced by those layers.
+        schedule: instead of ``sparsity``: a :class:`PruningSchedule` (or a
+            tfmot ``PolynomialDecay``/``ConstantSparsity``), or
+            ``{layer_name: schedule}``.
+        granularity: ``"filter"`` (whole output channels, physically removed
+            by :func:`tfprune.slim`).
+        round_to: keep channel counts at multiples of this (e.g. 8, which
+            XNNPACK runs fast).
+        exclude: names of layers whose input and output channels are kept.
+        seed: seed for methods that draw random numbers.
+
+    Returns:
+        A new, uncompiled model with :class:`PruningWrapper` layers (same layer
+        names). Compile it, then fit it with ``callbacks=[UpdatePruning()]``.
+
+    Raises:
+        PruningArgumentError: bad arguments (the message says which and why).
+        UnsupportedLayerError: a layer without a channel rule; exclude it or
+            register a rule.
+        UnsupportedModelError: subclassed models.
+    """
+    if not isinstance(model, keras.Model):
+        msg = f"Argument `model` must be a keras.Model. Received: {type(model).__name__}."
+        raise errors.PruningArgumentError(msg)
+    if find_wrappers(model):
+        msg = (
+            f"Model `{model.name}` is already wrapped for pruning. Call prune on "
+            "the original model, or strip it first with tfprune.strip_pruning."
+        )
+        raise errors.PruningArgumentError(msg)
+    method_obj = methods_lib.get(method)
+    if granularity not in GRANULARITIES:
+        msg = (
+            f"Argument `granularity` must be one of {GRANULARITIES} for method "
+            f"{method!r}. Received: granularity={granularity!r}."
+        )
+        raise errors.PruningArgumentError(msg)
+    round_to = _validation.check_positive_int("round_to", round_to, allow_none=True)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        msg = f"Argument `seed` must be an int or None. Received: seed={seed!r}."
+        raise errors.PruningArgumentError(msg)
+    exclude = _check_exclude(model, exclude)
+    per_layer = _schedules_argument(sparsity, schedule)
+
+    graph = ChannelGraph.build(model, exclude=exclude)
+    group_schedules = _assign_schedules(graph, per_layer)
+    if not group_schedules:
+        msg = (
+            f"Model `{model.name}` has no prunable channel group: every channel "
+            "is an input/output of the model, excluded, or coupled to one."
+        )
+        raise errors.PruningArgumentError(msg)
+
+    active = np.zeros(graph.num_units, dtype=bool)
+    for group in graph.groups:
+        if group.id in group_schedules:
+            active[np.array(group.units, dtype=np.int64)] = True
+    base_spec = {
+        "method": keras.saving.serialize_keras_object(method_obj),
+        "exclude": sorted(exclude),
+        "round_to": round_to,
+        "seed": seed,
+    }
+    wrap: dict[int, dict[str, Any]] = {}
+    for entry in graph.layers.values():
+        if not entry.slices:
+            continue
+        touches_in = entry.input_layout is not None and active[graph.units(entry.input_layout)].any()
+        touches_out = entry.output_layout is not None and active[graph.units(entry.output_layout)].any()
+        if not (touches_in or touches_out):
+            continue
+        owned = {
+            gid: schedules_lib.serialize(s)
+            for gid, s in group_schedules.items()
+            if gid.split(":", 1)[0] == entry.path
+        }
+        wrap[id(entry.layer)] = {
+            "mask_input": bool(touches_in),
+            "mask_output": bool(touches_out),
+            "spec": {**base_spec, "schedules": owned},
+        }
+
+    def make_layer(layer):
+        options = wrap.get(id(layer))
+        copy = _clone.fresh_copy(layer)
+        return copy if options is None else PruningWrapper(copy, **options)
+
+    def set_weights(old, new):
+        _clone.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
+
+    return _clone.rebuild(model, make_layer, set_weights)
+
+
+def _check_exclude(model: keras.Model, exclude: Iterable[str]) -> set[str]:
+    if isinstance(exclude, str):
+        exclude = [exclude]
+    exclude = set(exclude)
+    names = set()
+    for layer in iter_layers(model):
+        names.add(layer.name)
+    unknown = sorted(e for e in exclude if e.split("/")[-1] not in names)
+    if unknown:
+        msg = (
+            f"Argument `exclude` names layers that are not in model `{model.name}`: "
+            f"{unknown}. Use layer names as shown by model.summary(); the model "
+            f"has e.g. {sorted(names)[:10]}."
+        )
+        raise errors.PruningArgumentError(msg)
+    return exclude
+
+
+def _schedules_argument(sparsity, schedule) -> dict[str | None, schedules_lib.PruningSchedule]:
+    """``{layer_name or None (= every group): schedule}``."""
+    if (sparsity is None) == (schedule is None):
+        msg = (
+            "Pass exactly one of `sparsity` (e.g. sparsity=0.5) or `schedule` "
+            "(e.g. schedule=tfprune.schedules.PolynomialDecay(0.0, 0.5, 0, 1000)). "
+            f"Received: sparsity={sparsity!r}, schedule={schedule!r}."
+        )
+        raise errors.PruningArgumentError(msg)
+    if sparsity is not None:
+        if isinstance(sparsity, Mapping):
+            return {
+                name: _one_shot(_validation.check_fraction(f"sparsity[{name!r}]", value))
+                for name, value in sparsity.items()
+            }
+        return {None: _one_shot(_validation.check_fraction("sparsity", sparsity))}
+    if isinstance(schedule, Mapping) and not _looks_like_config(schedule):
+        return {name: schedules_lib.get(value) for name, value in schedule.items()}
+    return {None: schedules_lib.get(schedule)}
+
+
+def _looks_like_config(value: Mapping) -> bool:
+    return "class_name" in value and "config" in value
+
+
+def _one_shot(fraction: float) -> schedules_lib.PruningSchedule:
+    """Reach `fraction` at the first training step (re-checked every step)."""
+    return schedules_lib.ConstantSparsity(fraction, begin_step=0, end_step=-1, frequency=1)
+
+
+def _assign_schedules(graph: ChannelGraph, per_layer) -> dict[str, schedules_lib.PruningSchedule]:
+    if None in per_layer:
+        return {group.id: per_layer[None] for group in graph.groups}
+    chosen: dict[str, tuple[str, schedules_lib.PruningSchedule]] = {}
+    for name, schedule in per_layer.items():
+        groups = [
+            g for g in graph.groups
+            if any(m.role == rules_lib.FILTER and m.layer.split("/")[-1] == name or m.layer == name
+                   for m in g.members if m.role == rules_lib.FILTER)
+        ]
+        if not groups:
+            msg = (
+                f"Layer `{name}` does not produce a prunable channel group: it is "
+                "not in the model, has no filters, or its output channels are "
+                "pinned (a model output, excluded, or coupled to one)."
+            )
+            raise errors.PruningArgumentError(msg)
+        for group in groups:
+            previous = chosen.get(group.id)
+            if previous is not None and previous[1].get_config() != schedule.get_config():
+                msg = (
+                    f"Layers `{previous[0]}` and `{name}` are coupled (group "
+                    f"`{group.id}`, e.g. through a residual Add) and must be "
+                    "pruned alike, but were given different sparsities."
+                )
+                raise errors.PruningArgumentError(msg)
+            chosen[group.id] = (name, schedule)
+    return {gid: schedule for gid, (_, schedule) in chosen.items()}
