@@ -1,0 +1,147 @@
+"""The tfprune main job, end to end on real offline data (MNIST).
+
+1. train a small ResNet-style CNN on MNIST (dense baseline);
+2. prune 50% of the filters of every coupled group with the L1 criterion
+   (Li et al. 2017) under a PolynomialDecay schedule, inside ``model.fit``;
+3. fine-tune with the masks fixed;
+4. ``slim`` the model (physically remove the channels) and check that its
+   outputs equal the masked model's;
+5. export both models to TFLite and time them with LiteRT side by side;
+6. print one table: parameters, FLOPs, accuracy, .tflite size, latency.
+
+Run with ``make demo`` (about 4 minutes on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import tempfile
+import time
+
+import keras
+import numpy as np
+
+import tfprune
+from tfprune import data, export, metrics, zoo
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-size", type=int, default=12000, help="training images used (max 60000)")
+    parser.add_argument("--epochs", type=int, default=2, help="dense training epochs")
+    parser.add_argument("--prune-epochs", type=int, default=1, help="epochs over which the sparsity ramps up")
+    parser.add_argument("--finetune-epochs", type=int, default=1)
+    parser.add_argument("--sparsity", type=float, default=0.5)
+    parser.add_argument("--round-to", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="build/demo", help="where the models and results are written")
+    parser.add_argument("--verbose", type=int, default=2, help="Keras fit verbosity")
+    return parser.parse_args(argv)
+
+
+def compile_model(model, learning_rate):
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    keras.utils.set_random_seed(args.seed)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    (x_train, y_train), (x_test, y_test) = data.load_mnist()
+    x_train, y_train = x_train[: args.train_size], y_train[: args.train_size]
+    train = data.make_dataset(x_train, y_train, args.batch_size, shuffle=True, seed=args.seed)
+    test = data.make_dataset(x_test, y_test, 512)
+    steps_per_epoch = int(np.ceil(len(x_train) / args.batch_size))
+    print(f"MNIST: {len(x_train)} training / {len(x_test)} test images")
+
+    t0 = time.perf_counter()
+    print("\n== 1. dense training")
+    dense = compile_model(zoo.small_resnet(), 2e-3)
+    dense.fit(train, epochs=args.epochs, verbose=args.verbose, shuffle=False)
+
+    print(f"\n== 2. L1 pruning to {args.sparsity:.0%} inside fit, then fine-tuning")
+    schedule = tfprune.schedules.PolynomialDecay(
+        initial_sparsity=0.0,
+        final_sparsity=args.sparsity,
+        begin_step=0,
+        end_step=max(1, args.prune_epochs * steps_per_epoch - steps_per_epoch // 4),
+        frequency=max(1, steps_per_epoch // 8),
+    )
+    pruned = tfprune.prune(dense, "l1", schedule=schedule, round_to=args.round_to)
+    compile_model(pruned, 5e-4)
+    pruned.fit(
+        train,
+        epochs=args.prune_epochs + args.finetune_epochs,
+        verbose=args.verbose,
+        callbacks=[tfprune.UpdatePruning(verbose=1)],
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
+    pruned.save(out / "pruned.keras")
+
+    print("\n== 3. slim (physically remove the pruned channels)")
+    slim = tfprune.slim(pruned)
+    compile_model(slim, 5e-4)
+    plan = tfprune.make_plan(pruned)
+    plan.to_json(out / "plan.json")
+    x_check = x_test[:64]
+    masked_out = tfprune.strip_pruning(pruned).predict(x_check, verbose=0)
+    slim_out = slim.predict(x_check, verbose=0)
+    max_diff = float(np.abs(masked_out - slim_out).max())
+    print(f"max |slim - masked| = {max_diff:.2e} (max |output| {np.abs(masked_out).max():.2f})")
+    slim.save(out / "slim.keras")
+
+    print("\n== 4. TFLite export and LiteRT latency (side by side)")
+    rows = {}
+    paths = {}
+    for name, model in (("dense", dense), ("slim", slim)):
+        path = export.export_tflite(model, out / f"{name}.tflite")
+        paths[name] = path
+        tflite_logits = export.run_tflite(path, x_test[:1000])
+        rows[name] = {
+            "params": metrics.count_params(model),
+            "flops": metrics.count_flops(model),
+            "accuracy": float(model.evaluate(test, verbose=0)[1]),
+            "tflite_accuracy": float((tflite_logits.argmax(-1) == y_test[:1000]).mean()),
+            "tflite_kb": os.path.getsize(path) / 1024,
+        }
+    latency = export.compare_latency(paths["dense"], paths["slim"], num_threads=1, rounds=20, runs_per_round=50)
+    rows["dense"]["latency_ms"] = latency["median_a_ms"]
+    rows["slim"]["latency_ms"] = latency["median_b_ms"]
+    wall = time.perf_counter() - t0
+
+    print_table(rows)
+    print(f"\nslim vs masked max abs difference: {max_diff:.2e}; total time {wall / 60:.1f} min")
+    result = {"rows": rows, "max_abs_diff": max_diff, "wall_seconds": wall, "args": vars(args)}
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def print_table(rows):
+    header = f"{'model':<7}{'params':>10}{'MFLOPs':>9}{'test acc':>10}{'tflite acc':>11}{'.tflite KB':>11}{'LiteRT ms':>11}"
+    print("\n" + header)
+    print("-" * len(header))
+    for name, r in rows.items():
+        print(
+            f"{name:<7}{r['params']:>10,}{r['flops'] / 1e6:>9.2f}{r['accuracy']:>10.4f}"
+            f"{r['tflite_accuracy']:>11.4f}{r['tflite_kb']:>11.1f}{r['latency_ms']:>11.3f}"
+        )
+    d, s = rows["dense"], rows["slim"]
+    print(
+        f"{'ratio':<7}{s['params'] / d['params']:>10.2f}{s['flops'] / d['flops']:>9.2f}"
+        f"{'':>10}{'':>11}{s['tflite_kb'] / d['tflite_kb']:>11.2f}{s['latency_ms'] / d['latency_ms']:>11.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
