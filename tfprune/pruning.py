@@ -53,7 +53,11 @@ def prune(
             by :func:`tfprune.slim`).
         round_to: keep channel counts at multiples of this (e.g. 8, which
             XNNPACK runs fast).
-        exclude: names of layers whose input and output channels are kept.
+        exclude: names of layers whose output channels (filters) are kept.
+            Their input channels may still shrink when the layer feeding them
+            is pruned. A layer without a channel rule must be excluded (or get
+            a rule with :func:`tfprune.register_rule`); it is then opaque and
+            its input channels are kept too.
         seed: seed for methods that draw random numbers.
 
     Returns:

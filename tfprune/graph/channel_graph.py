@@ -191,8 +191,8 @@ class _Builder:
                 outputs = rules_lib.PinRule().trace(ctx)
             else:
                 outputs = rule.trace(ctx)
-                if excluded:
-                    for layout in (*input_layouts, *outputs):
+                if excluded:  # its own output channels (filters) are kept
+                    for layout in outputs:
                         ctx.pin(layout)
             if len(outputs) != len(site.outputs):
                 msg = f"Rule for `{site.path}` returned {len(outputs)} layouts for {len(site.outputs)} outputs."
@@ -260,8 +260,9 @@ class ChannelGraph:
 
         Args:
             model: a built Functional or Sequential Keras model.
-            exclude: names (or ``outer/inner`` paths) of layers whose input and
-                output channels must be kept.
+            exclude: names (or ``outer/inner`` paths) of layers whose output
+                channels (filters) must be kept. An excluded layer that has no
+                channel rule is opaque: its input channels are kept too.
 
         Raises:
             UnsupportedModelError: subclassed or unbuilt models.

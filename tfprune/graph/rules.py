@@ -370,16 +370,87 @@ class RescalingRule(PassThroughRule):
 _REGISTRY: dict[type, LayerRule] = {}
 
 
+class ElementwiseOpRule(MergeRule):
+    """A raw Keras op applied element-wise (``x + y``, ``x * 0.5``, ``ops.relu``).
+
+    Tensor operands are coupled like a merge layer (a single-channel operand
+    that broadcasts is pinned). Non-tensor operands that are Python scalars
+    are fine; any other constant (an array over the channels) would have to be
+    sliced by ``slim``, so the channels are pinned instead.
+    """
+
+    def trace(self, ctx):
+        if _has_array_constant(ctx.site.args) or _has_array_constant(ctx.site.kwargs):
+            return _opaque(ctx)
+        return super().trace(ctx)
+
+
+def _has_array_constant(structure: Any) -> bool:
+    if structure is None or isinstance(structure, (bool, int, float, str)):
+        return False
+    if isinstance(structure, dict):
+        if structure.get("class_name") == "__keras_tensor__":
+            return False
+        if structure.get("class_name") == "__tuple__":
+            return any(_has_array_constant(v) for v in structure["config"]["value"])
+        if "class_name" in structure:  # a serialized constant (numpy array...)
+            return True
+        return any(_has_array_constant(v) for v in structure.values())
+    if isinstance(structure, (list, tuple)):
+        return any(_has_array_constant(v) for v in structure)
+    return True
+
+
+class SoftmaxOpRule(LayerRule):
+    """``keras.ops.softmax``/``log_softmax``: pinned when over the channel axis."""
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        rank = len(ctx.input_shapes[0])
+        axis = getattr(ctx.layer, "axis", -1)
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if axis is None or rank - 1 in [a % rank for a in axes]:
+            ctx.pin(layout)
+        return [layout]
+
+
+# Rules of Keras' own operations (``keras.ops.*``) that appear in Functional
+# models as raw ops, looked up by class name (their classes are not public).
+_ELEMENTWISE_OPS = (
+    # binary, with broadcasting
+    "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum", "Minimum",
+    "Power",
+    # unary (keras.ops.numpy)
+    "Abs", "Absolute", "Negative", "Square", "Sqrt", "Exp", "Log", "Tanh",
+    "Clip", "Reciprocal", "Copy", "Sign",
+    # activations (keras.ops.nn)
+    "Relu", "Relu6", "Sigmoid", "Silu", "HardSigmoid", "HardSilu", "Gelu",
+    "Elu", "Selu", "Celu", "LeakyRelu", "Softplus", "Softsign", "LogSigmoid",
+    "HardTanh", "TanhShrink", "Squareplus", "SparsePlus", "SparseSigmoid",
+    "HardShrink", "SoftShrink", "Threshold",
+)
+_OP_RULES: dict[str, LayerRule] = {
+    **{name: ElementwiseOpRule() for name in _ELEMENTWISE_OPS},
+    "Softmax": SoftmaxOpRule(),
+    "LogSoftmax": SoftmaxOpRule(),
+}
+
+
 def register_rule(layer_class: type, rule: LayerRule) -> None:
     """Register ``rule`` for ``layer_class`` and its subclasses.
+
+    ``layer_class`` is a ``keras.layers.Layer`` subclass, or a
+    ``keras.Operation`` subclass for a raw op used in a Functional model.
 
     Example:
         >>> tfprune.graph.register_rule(MyScale, ChannelwiseRule(("gamma",)))
     """
-    if not isinstance(layer_class, type) or not issubclass(layer_class, keras.layers.Layer):
+    if not isinstance(layer_class, type) or not issubclass(
+        layer_class, (keras.layers.Layer, keras.Operation)
+    ):
         msg = (
-            "`layer_class` must be a subclass of keras.layers.Layer. "
-            f"Received: {layer_class!r}"
+            "`layer_class` must be a subclass of keras.layers.Layer (or of "
+            f"keras.Operation). Received: {layer_class!r}"
         )
         raise errors.PruningArgumentError(msg)
     if not isinstance(rule, LayerRule):
@@ -388,12 +459,19 @@ def register_rule(layer_class: type, rule: LayerRule) -> None:
     _REGISTRY[layer_class] = rule
 
 
-def find_rule(layer: keras.layers.Layer) -> LayerRule | None:
-    """Return the rule for ``layer`` (most specific class first), or None."""
+def find_rule(layer: keras.layers.Layer | keras.Operation) -> LayerRule | None:
+    """Return the rule for ``layer`` (most specific class first), or None.
+
+    Raw Keras ops (``x + y``, ``keras.ops.relu(x)`` in a Functional model)
+    that have no registered rule get the built-in rule of their op, if any.
+    """
     for cls in type(layer).__mro__:
         rule = _REGISTRY.get(cls)
         if rule is not None:
             return rule
+    cls = type(layer)
+    if not isinstance(layer, keras.layers.Layer) and cls.__module__.startswith("keras."):
+        return _OP_RULES.get(cls.__name__)
     return None
 
 

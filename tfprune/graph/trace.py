@@ -24,9 +24,13 @@ TensorId = tuple[Any, ...]
 
 @dataclasses.dataclass
 class CallSite:
-    """One call of a leaf layer inside a (possibly nested) model."""
+    """One call of a leaf layer inside a (possibly nested) model.
 
-    layer: keras.layers.Layer
+    ``layer`` is a ``keras.layers.Layer`` or, for raw ops called on symbolic
+    tensors (``x + y``, ``keras.ops.relu(x)``), a ``keras.Operation``.
+    """
+
+    layer: keras.layers.Layer | keras.Operation
     path: str
     inputs: list[TensorId]
     outputs: list[TensorId]
@@ -230,7 +234,7 @@ class _Tracer:
                 for tid, tensor in zip(inputs, tensors, strict=True):
                     if tensor.get("shape") is not None:
                         self.shapes.setdefault(tid, tuple(tensor["shape"]))
-                layer = model.get_layer(name)
+                layer = _operation(model, name)
                 path = f"{prefix}/{name}" if prefix else name
                 outputs = self._call(layer, scope, inputs, path, node, (name, node_index))
                 for k, tid in enumerate(outputs):
@@ -265,6 +269,20 @@ class _Tracer:
             layer, path, inputs, scope, (*scope, *node_key), num_outputs,
             node.get("args"), node.get("kwargs", {}),
         )
+
+
+def _operation(model: keras.Model, name: str) -> keras.Operation:
+    """The layer *or operation* called ``name`` in ``model``.
+
+    A Functional model's graph can hold raw operations as well as layers, e.g.
+    ``x + y`` or ``keras.ops.relu(x)`` on symbolic tensors (ConvNeXt's
+    residual adds, MobileNetV3's hard-sigmoid); ``get_layer`` only finds
+    layers, so look in ``model.operations``.
+    """
+    for operation in model.operations:
+        if operation.name == name:
+            return operation
+    return model.get_layer(name)  # raises Keras' own "No such layer" error
 
 
 def _num_outputs(layer: keras.layers.Layer, node_key: tuple[str, int]) -> int:

@@ -1,0 +1,172 @@
+"""tfprune.prune: what it wraps, how it validates, that it copies."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from testing_models import build_residual_cnn
+
+import tfprune
+from tfprune import errors
+from tfprune.layers import PruningWrapper, find_wrappers
+
+
+def _apply_step0(pruned):
+    pruner = tfprune.Pruner(pruned)
+    pruner.step(0)
+    return pruner
+
+
+def test_prune_returns_new_model_and_leaves_input_untouched(residual_cnn):
+    before = [w.copy() for w in residual_cnn.get_weights()]
+    names = [layer.name for layer in residual_cnn.layers]
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    _apply_step0(pruned)
+    assert pruned is not residual_cnn
+    assert [layer.name for layer in residual_cnn.layers] == names
+    assert not find_wrappers(residual_cnn)
+    for old, now in zip(before, residual_cnn.get_weights()):
+        np.testing.assert_array_equal(old, now)
+    # Same layer names, prunable ones wrapped, weights copied.
+    assert [layer.name for layer in pruned.layers] == names
+    assert isinstance(pruned.get_layer("stem"), PruningWrapper)
+    np.testing.assert_array_equal(
+        pruned.get_layer("inner").layer.kernel.numpy(), residual_cnn.get_layer("inner").kernel.numpy()
+    )
+
+
+def test_unpruned_wrapped_model_matches_original(residual_cnn, batch):
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    np.testing.assert_allclose(pruned(batch[0]), residual_cnn(batch[0]), atol=1e-6)
+
+
+def test_l1_masks_the_lowest_norm_filters():
+    keras.utils.set_random_seed(0)
+    x = keras.Input((6, 6, 2))
+    conv = keras.layers.Conv2D(6, 3, name="conv")
+    y = keras.layers.Dense(3, name="head")(keras.layers.Flatten()(conv(x)))
+    model = keras.Model(x, y)
+    kernel = np.ones((3, 3, 2, 6), "float32") * np.array([5, -0.1, 3, 0.2, -4, 0.3], "float32")
+    conv.kernel.assign(kernel)
+    pruned = tfprune.prune(model, "l1", 0.5)
+    _apply_step0(pruned)
+    mask = pruned.get_layer("conv").output_mask.numpy()
+    np.testing.assert_array_equal(mask, [1, 0, 1, 0, 1, 0])
+
+
+def test_l2_differs_from_l1_when_norms_disagree():
+    keras.utils.set_random_seed(0)
+    x = keras.Input((4,))
+    dense = keras.layers.Dense(2, name="hidden", use_bias=False)
+    model = keras.Model(x, keras.layers.Dense(1, name="head")(dense(x)))
+    # Filter 0: one large weight (L2 = 2, L1 = 2); filter 1: four 0.6 (L2 = 1.2, L1 = 2.4).
+    dense.kernel.assign(np.array([[2.0, 0.6], [0, 0.6], [0, 0.6], [0, 0.6]], "float32"))
+    masks = {}
+    for method in ("l1", "l2"):
+        pruned = tfprune.prune(model, method, 0.5)
+        _apply_step0(pruned)
+        masks[method] = pruned.get_layer("hidden").output_mask.numpy().tolist()
+    assert masks == {"l1": [0.0, 1.0], "l2": [1.0, 0.0]}
+
+
+def test_residual_partners_share_one_mask(residual_cnn):
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    _apply_step0(pruned)
+    stem = pruned.get_layer("stem").output_mask.numpy()
+    outer = pruned.get_layer("outer").output_mask.numpy()
+    bn = pruned.get_layer("stem_bn").output_mask.numpy()
+    head_in = pruned.get_layer("head").input_mask.numpy()
+    np.testing.assert_array_equal(stem, outer)
+    np.testing.assert_array_equal(stem, bn)
+    np.testing.assert_array_equal(stem, head_in)
+    assert stem.sum() == 4
+    assert pruned.get_layer("head").output_mask is None  # the model output is never pruned
+
+
+def test_round_to_keeps_multiples(residual_cnn):
+    pruned = tfprune.prune(residual_cnn, "l1", 0.3, round_to=8)
+    _apply_step0(pruned)
+    small = tfprune.slim(pruned)
+    widths = {layer.name: layer.filters for layer in small.layers if hasattr(layer, "filters")}
+    # 16 * 0.7 = 11.2 -> 8 ; the 8-wide residual group keeps 8 (at least round_to).
+    assert widths == {"stem": 8, "inner": 8, "outer": 8}
+
+
+def test_per_layer_sparsity_only_prunes_named_groups(residual_cnn):
+    pruned = tfprune.prune(residual_cnn, "l1", {"inner": 0.75})
+    _apply_step0(pruned)
+    assert pruned.get_layer("inner").output_mask.numpy().sum() == 4
+    assert not isinstance(pruned.get_layer("stem"), PruningWrapper)
+
+
+def test_coupled_layers_with_different_sparsities_are_refused(residual_cnn):
+    with pytest.raises(errors.PruningArgumentError, match="coupled"):
+        tfprune.prune(residual_cnn, "l1", {"stem": 0.5, "outer": 0.25})
+
+
+def test_excluded_layer_keeps_its_channels(residual_cnn):
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, exclude=["inner"])
+    _apply_step0(pruned)
+    # `inner` keeps its 16 filters; its input (the stem group) is still pruned.
+    inner = pruned.get_layer("inner")
+    assert not isinstance(inner, PruningWrapper) or inner.output_mask is None or inner.output_mask.numpy().all()
+    assert pruned.get_layer("stem").output_mask.numpy().sum() == 4
+
+
+@pytest.mark.parametrize("sparsity", [-0.1, 1.0, 1.5, "half", True])
+def test_bad_sparsity_is_a_clear_error(residual_cnn, sparsity):
+    with pytest.raises(errors.PruningArgumentError, match="sparsity"):
+        tfprune.prune(residual_cnn, "l1", sparsity)
+
+
+def test_sparsity_and_schedule_are_exclusive(residual_cnn):
+    with pytest.raises(errors.PruningArgumentError, match="exactly one"):
+        tfprune.prune(residual_cnn, "l1")
+    with pytest.raises(errors.PruningArgumentError, match="exactly one"):
+        tfprune.prune(residual_cnn, "l1", 0.5, schedule=tfprune.schedules.ConstantSparsity(0.5))
+
+
+def test_unknown_exclude_name_is_a_clear_error(residual_cnn):
+    with pytest.raises(errors.PruningArgumentError, match="not_a_layer"):
+        tfprune.prune(residual_cnn, "l1", 0.5, exclude=["not_a_layer"])
+
+
+@pytest.mark.parametrize("round_to", [0, -8, 2.5])
+def test_bad_round_to_is_a_clear_error(residual_cnn, round_to):
+    with pytest.raises(errors.PruningArgumentError, match="round_to"):
+        tfprune.prune(residual_cnn, "l1", 0.5, round_to=round_to)
+
+
+def test_unknown_method_and_granularity(residual_cnn):
+    with pytest.raises(errors.PruningArgumentError, match="l1"):
+        tfprune.prune(residual_cnn, "magic", 0.5)
+    with pytest.raises(errors.PruningArgumentError, match="granularity"):
+        tfprune.prune(residual_cnn, "l1", 0.5, granularity="column")
+
+
+def test_pruning_a_pruned_model_is_refused(residual_cnn):
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    with pytest.raises(errors.PruningArgumentError, match="already wrapped"):
+        tfprune.prune(pruned, "l1", 0.5)
+
+
+def test_errors_are_also_standard_exceptions(residual_cnn):
+    with pytest.raises(ValueError):
+        tfprune.prune(residual_cnn, "l1", 2.0)
+
+
+def test_group_of_unprunable_model_is_reported():
+    x = keras.Input((4,))
+    model = keras.Model(x, keras.layers.Dense(3)(x))
+    with pytest.raises(errors.PruningArgumentError, match="no prunable channel group"):
+        tfprune.prune(model, "l1", 0.5)
+
+
+def test_seeded_builds_are_identical():
+    a = tfprune.prune(build_residual_cnn(3), "l1", 0.5)
+    b = tfprune.prune(build_residual_cnn(3), "l1", 0.5)
+    _apply_step0(a)
+    _apply_step0(b)
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(wa.numpy(), wb.numpy())
