@@ -11,8 +11,10 @@ from __future__ import annotations
 from tfprune import errors, graph, methods, schedules
 from tfprune.callbacks import UpdatePruning
 from tfprune.convert import PrunePlan, make_plan, slim, strip_pruning
+from tfprune.export import benchmark_tflite, compare_latency, export_tflite, run_tflite
 from tfprune.graph import ChannelGraph, register_rule
 from tfprune.layers import PruningWrapper
+from tfprune.metrics import count_flops, count_params
 from tfprune.pruner import Pruner
 from tfprune.pruning import prune
 
@@ -24,12 +26,18 @@ __all__ = [
     "Pruner",
     "PruningWrapper",
     "UpdatePruning",
+    "benchmark_tflite",
+    "compare_latency",
+    "count_flops",
+    "count_params",
     "errors",
+    "export_tflite",
     "graph",
     "make_plan",
     "methods",
     "prune",
     "register_rule",
+    "run_tflite",
     "schedules",
     "slim",
     "strip_pruning",

@@ -147,6 +147,7 @@ class PruningWrapper(keras.layers.Wrapper):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        config = dict(config)
         layer = keras.saving.deserialize_keras_object(
             config.pop("layer"), custom_objects=custom_objects
         )
