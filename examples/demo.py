@@ -30,7 +30,7 @@ from tfprune import data, export, metrics, zoo  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-size", type=int, default=12000, help="training images used (max 60000)")
+    parser.add_argument("--train-size", type=int, default=20000, help="training images used (max 60000)")
     parser.add_argument("--epochs", type=int, default=2, help="dense training epochs")
     parser.add_argument("--prune-epochs", type=int, default=1, help="epochs over which the sparsity ramps up")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning epochs of the slim model")

@@ -17,6 +17,13 @@ def _unwrap(layer: keras.layers.Layer) -> keras.layers.Layer:
     return layer.layer if isinstance(layer, PruningWrapper) else layer
 
 
+def _weight_values(layer) -> list[np.ndarray]:
+    """Weights of a layer as arrays; a raw op (``x + y``) has none."""
+    if not isinstance(layer, keras.layers.Layer):
+        return []
+    return [np.array(v) for v in layer.get_weights()]
+
+
 def _graph_and_keep(model: keras.Model, plan: PrunePlan | None) -> tuple[ChannelGraph, np.ndarray]:
     if find_wrappers(model):
         pruner = Pruner(model)
@@ -65,7 +72,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
 
     def set_weights(old, new):
         inner = _unwrap(old)
-        values = [np.array(v) for v in inner.get_weights()]
+        values = _weight_values(inner)
         entry = entries.get(id(old))
         if entry is not None and values:
             index = {w.name: i for i, w in enumerate(inner.weights)}
@@ -117,7 +124,7 @@ def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
 
     def set_weights(old, new):
         inner = _unwrap(old)
-        values = [np.array(v) for v in inner.get_weights()]
+        values = _weight_values(inner)
         if not values:
             return
         entry = entries.get(id(old))

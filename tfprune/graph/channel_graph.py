@@ -224,6 +224,19 @@ class _Builder:
 
 def _unknown_layer_error(site) -> errors.UnsupportedLayerError:
     cls = type(site.layer)
+    if not isinstance(site.layer, keras.layers.Layer):
+        msg = (
+            f"Operation `{site.path}` ({cls.__module__}.{cls.__name__}, a raw "
+            "op called on a symbolic tensor, e.g. `keras.ops.*` or `x + y`) has "
+            "no tfprune channel rule, so tfprune cannot tell how it maps "
+            "channels. Either wrap it in a Keras layer that you exclude or "
+            "register a rule for, or register a rule for its class: "
+            "`tfprune.graph.register_rule(type(op), "
+            "tfprune.graph.PassThroughRule())` for an element-wise op, where "
+            f"`op` is the entry of `model.operations` named {site.layer.name!r} "
+            "(see tfprune.graph.rules for the other rules)."
+        )
+        return errors.UnsupportedLayerError(msg)
     msg = (
         f"Layer `{site.path}` of type {cls.__module__}.{cls.__name__} has no "
         "tfprune channel rule, so tfprune cannot tell how it maps channels. "

@@ -105,21 +105,37 @@ class PinRule(LayerRule):
 
 
 class ConvRule(LayerRule):
-    """Conv1D/2D/3D: kernel ``(*k, C_in, F)``, bias ``(F,)``."""
+    """Conv1D/2D/3D: kernel ``(*k, C_in / groups, F)``, bias ``(F,)``.
+
+    A grouped conv with one group per input channel (``groups == C_in``, how
+    ConvNeXt writes its depthwise convs) is a depthwise conv: output
+    ``c*M + m`` reads input ``c`` and both stay coupled. Other grouped convs
+    would need equal pruning in every group: their channels are pinned.
+    """
 
     def trace(self, ctx):
         layer = ctx.layer
-        if not _channels_last(layer) or getattr(layer, "groups", 1) != 1:
-            layouts = _opaque(ctx)
-            out = layouts[0]
-        else:
+        if not _channels_last(layer):
+            return _opaque(ctx)
+        layout = ctx.input_layouts[0]
+        groups = getattr(layer, "groups", 1) or 1
+        if groups == 1:
             out = ctx.new_space(layer.filters)
-        ctx.weight("kernel", -2, ctx.input_layouts[0], INPUT)
+            ctx.weight("kernel", -2, layout, INPUT)
+        elif groups == len(layout) and layer.filters % groups == 0:
+            out = np.repeat(layout, layer.filters // groups)
+        else:
+            return _opaque(ctx)
         ctx.weight("kernel", -1, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
         return [out]
 
     def slim_config(self, config, num_in, num_out):
+        groups = config.get("groups", 1) or 1
+        if groups != 1:
+            if num_out == config["filters"]:
+                return config  # pinned grouped conv: unchanged
+            return {**config, "filters": num_out, "groups": num_in}
         return {**config, "filters": num_out}
 
 
@@ -128,10 +144,9 @@ class ConvTransposeRule(ConvRule):
 
     def trace(self, ctx):
         layer = ctx.layer
-        if not _channels_last(layer) or getattr(layer, "groups", 1) != 1:
-            out = _opaque(ctx)[0]
-        else:
-            out = ctx.new_space(layer.filters)
+        if not _channels_last(layer) or (getattr(layer, "groups", 1) or 1) != 1:
+            return _opaque(ctx)
+        out = ctx.new_space(layer.filters)
         ctx.weight("kernel", -1, ctx.input_layouts[0], INPUT)
         ctx.weight("kernel", -2, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
