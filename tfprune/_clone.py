@@ -43,7 +43,12 @@ def fresh_copy(layer: keras.layers.Layer) -> keras.layers.Layer:
 
 
 def copy_weights(old: keras.layers.Layer, new: keras.layers.Layer) -> None:
-    """Copy every weight of ``old`` into ``new`` (same shapes)."""
+    """Copy every weight of ``old`` into ``new`` (same shapes).
+
+    Raw ops in a Functional graph (``x + 3`` on symbolic tensors) have none.
+    """
+    if not isinstance(old, keras.layers.Layer):
+        return
     values = old.get_weights()
     if values:
         new.set_weights([np.array(v) for v in values])

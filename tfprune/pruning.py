@@ -196,9 +196,13 @@ def _assign_schedules(graph: ChannelGraph, per_layer) -> dict[str, schedules_lib
     chosen: dict[str, tuple[str, schedules_lib.PruningSchedule]] = {}
     for name, schedule in per_layer.items():
         groups = [
-            g for g in graph.groups
-            if any(m.role == rules_lib.FILTER and m.layer.split("/")[-1] == name or m.layer == name
-                   for m in g.members if m.role == rules_lib.FILTER)
+            g
+            for g in graph.groups
+            if any(
+                name in (m.layer, m.layer.split("/")[-1])
+                for m in g.members
+                if m.role == rules_lib.FILTER
+            )
         ]
         if not groups:
             msg = (

@@ -87,6 +87,27 @@ def strip_pruning(model: keras.Model) -> keras.Model:
     return _clone.rebuild(model, make_layer, set_weights)
 
 
+def _never_empty(graph: ChannelGraph, keep: np.ndarray) -> np.ndarray:
+    """Keep flags for ``slim``: no layer is left with zero channels.
+
+    A group can span several layers (e.g. the branches of a Concatenate that
+    feeds a residual merge, as in InceptionResNetV2), so a method may prune
+    every channel of one layer; Keras cannot build ``Conv2D(filters=0)``. One
+    channel of such a tensor is then kept in the slim model with all its
+    weight slices zeroed (exactly what ``strip_pruning`` computes for it), so
+    the outputs are unchanged.
+    """
+    keep = keep.copy()
+    for entry in graph.layers.values():
+        for layout in (entry.input_layout, entry.output_layout):
+            if layout is None or len(layout) == 0:
+                continue
+            units = graph.units(layout)
+            if not keep[units].any():
+                keep[units[0]] = True
+    return keep
+
+
 def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
     """Rebuild ``model`` without its pruned channels.
 
@@ -94,7 +115,9 @@ def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
     BatchNorm entries, the input rows of every consumer, Flatten->Dense rows),
     so the result is a smaller plain Functional Keras model whose outputs
     equal the masked model's (``strip_pruning(model)``) up to float round-off.
-    Nested sub-models are inlined. The result loads without tfprune.
+    Nested sub-models are inlined. The result loads without tfprune. A layer
+    whose channels are *all* pruned (possible when its group spans several
+    layers) keeps one all-zero channel, since Keras layers cannot have width 0.
 
     Args:
         model: a model returned by :func:`tfprune.prune` (its masks decide), or
@@ -108,9 +131,10 @@ def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
     """
     graph, keep = _graph_and_keep(model, plan)
     entries = _entries_by_id(graph)
+    slim_keep = _never_empty(graph, keep)
 
     def kept(layout):
-        return None if layout is None else int(graph.keep_mask(keep, layout).sum())
+        return None if layout is None else int(graph.keep_mask(slim_keep, layout).sum())
 
     def make_layer(layer, name):
         inner = _unwrap(layer)
@@ -131,8 +155,14 @@ def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
         if entry is not None:
             index = {w.name: i for i, w in enumerate(inner.weights)}
             for name, axis, layout, _ in entry.slices:
-                flags = graph.keep_mask(keep, layout) > 0.5
-                values[index[name]] = np.compress(flags, values[index[name]], axis=axis)
+                value = values[index[name]]
+                # Zero the pruned slices first (as strip_pruning does): a
+                # channel kept only by _never_empty must stay all-zero.
+                shape = [1] * value.ndim
+                shape[axis] = -1
+                value = value * graph.keep_mask(keep, layout).reshape(shape).astype(value.dtype)
+                flags = graph.keep_mask(slim_keep, layout) > 0.5
+                values[index[name]] = np.compress(flags, value, axis=axis)
         new.set_weights(values)
 
     return rebuild_flat(model, make_layer, set_weights)

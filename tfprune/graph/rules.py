@@ -237,6 +237,43 @@ class LayerNormRule(LayerRule):
         return [layout]
 
 
+class GroupNormRule(LayerRule):
+    """GroupNormalization: statistics over the channels of each group.
+
+    With one channel per group (``groups == -1`` or ``groups == C``, i.e.
+    instance normalization) channels are independent and ``gamma``/``beta``
+    are sliced; otherwise every channel of a group changes the statistics of
+    the others, so the channels are pinned.
+    """
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        layer = ctx.layer
+        rank = len(ctx.input_shapes[0])
+        if layer.axis % rank != rank - 1 or layer.groups not in (-1, len(layout)):
+            return _opaque(ctx)
+        for name in ("gamma", "beta"):
+            ctx.weight(name, 0, layout, AFFINE, optional=True)
+        return [layout]
+
+    def slim_config(self, config, num_in, num_out):
+        groups = config.get("groups", -1)
+        if groups == -1 or num_out is None or num_out >= groups:
+            return config  # instance norm with groups=-1, or pinned (all kept)
+        return {**config, "groups": num_out}  # one group per kept channel
+
+
+class UnitNormRule(LayerRule):
+    """UnitNormalization: an L2 norm over the channel axis mixes channels."""
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        rank = len(ctx.input_shapes[0])
+        if rank - 1 in _axes(ctx.layer, rank):
+            ctx.pin(layout)
+        return [layout]
+
+
 class SoftmaxRule(LayerRule):
     """Softmax: over the channel axis it mixes channels (pinned)."""
 
@@ -368,6 +405,12 @@ class NormalizationRule(ChannelwiseRule):
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if [a % rank for a in axes] != [rank - 1]:
             return _opaque(ctx)
+        config = ctx.layer.get_config()
+        if any(np.size(config.get(key)) > 1 for key in ("mean", "variance")):
+            # Constructor constants (not weights): slim cannot slice them.
+            layout = ctx.input_layouts[0]
+            ctx.pin(layout)
+            return [layout]
         return super().trace(ctx)
 
 
@@ -505,6 +548,9 @@ def _register_builtin_rules() -> None:
         "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
         "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D",
         "ThresholdedReLU", "Masking",
+        # spatial preprocessing / augmentation (identity or per-channel at inference)
+        "Resizing", "CenterCrop", "RandomCrop", "RandomFlip", "RandomRotation",
+        "RandomZoom", "RandomTranslation", "RandomBrightness", "RandomContrast",
     ):
         cls = getattr(layers, name, None)
         if cls is not None:
@@ -524,6 +570,8 @@ def _register_builtin_rules() -> None:
     register_rule(layers.Dense, DenseRule())
     register_rule(layers.BatchNormalization, BatchNormRule())
     register_rule(layers.LayerNormalization, LayerNormRule())
+    register_rule(layers.GroupNormalization, GroupNormRule())
+    register_rule(layers.UnitNormalization, UnitNormRule())
     register_rule(layers.Softmax, SoftmaxRule())
     register_rule(layers.Activation, ActivationRule())
     register_rule(layers.PReLU, ChannelwiseRule(("alpha",)))

@@ -56,9 +56,18 @@ def is_model(layer: keras.layers.Layer) -> bool:
 def _kind(model: keras.Model) -> str | None:
     if isinstance(model, keras.Sequential):
         return "sequential"
+    return "functional" if _functional_config(model) is not None else None
+
+
+def _functional_config(model: keras.Model) -> dict[str, Any] | None:
+    """``model.get_config()`` if it describes a layer graph, else None.
+
+    ``get_config`` of a large Functional model is slow (about 1 s for
+    DenseNet121), so callers keep the result instead of asking twice.
+    """
     config = _safe_config(model)
     if isinstance(config, dict) and "layers" in config and "input_layers" in config:
-        return "functional"
+        return config
     return None
 
 
@@ -91,7 +100,10 @@ def trace_model(model: keras.Model) -> Trace:
             "model, tfprune requires Keras 3 models."
         )
         raise errors.UnsupportedModelError(msg)
-    kind = _kind(model)
+    config = None if isinstance(model, keras.Sequential) else _functional_config(model)
+    kind = "sequential" if isinstance(model, keras.Sequential) else (
+        "functional" if config is not None else None
+    )
     if kind is None:
         msg = (
             f"Model `{model.name}` ({type(model).__name__}) is a subclassed "
@@ -114,7 +126,6 @@ def trace_model(model: keras.Model) -> Trace:
         outs = tracer.sequential(model, (), inp, "")
         trace = Trace(tracer.sites, [inp], [outs], tracer.shapes)
     else:
-        config = model.get_config()
         inputs = [("input", n, i) for n, i in enumerate(_histories(config["input_layers"]))]
         for tid, tensor in zip(inputs, model.inputs, strict=True):
             tracer.shapes[tid] = tuple(tensor.shape)
@@ -175,8 +186,8 @@ class _Tracer:
         current = inp
         for i, layer in enumerate(model.layers):
             path = f"{prefix}/{layer.name}" if prefix else layer.name
-            if is_model(layer):
-                current = self.call_model(layer, scope, [current], path)[0]
+            if isinstance(layer, keras.Model):
+                current = self._call_model_or_raise(layer, scope, [current], path)[0]
                 continue
             (current,) = self._emit(
                 layer, path, [current], scope, (model.name, i), 1, None, {}
@@ -193,12 +204,26 @@ class _Tracer:
         except Exception:  # shared layer (several nodes) or not built
             return None
 
-    def call_model(self, model, scope, inputs, path):
+    def _call_model_or_raise(self, model, scope, inputs, path):
+        config = None
+        if not isinstance(model, keras.Sequential):
+            config = _functional_config(model)
+            if config is None:
+                msg = (
+                    f"Layer `{path}` is a subclassed model ({type(model).__name__}); "
+                    "its graph cannot be traced. Only Functional and Sequential "
+                    "sub-models are supported."
+                )
+                raise errors.UnsupportedModelError(msg)
+        return self.call_model(model, scope, inputs, path, config)
+
+    def call_model(self, model, scope, inputs, path, config=None):
         self._call_counter += 1
         inner_scope = (*scope, ("call", self._call_counter, model.name))
         if isinstance(model, keras.Sequential):
             return [self.sequential(model, inner_scope, inputs[0], path)]
-        config = model.get_config()
+        if config is None:
+            config = model.get_config()
         names = _histories(config["input_layers"])
         if len(names) != len(inputs):
             msg = (
@@ -255,15 +280,8 @@ class _Tracer:
         return outputs
 
     def _call(self, layer, scope, inputs, path, node, node_key):
-        if is_model(layer):
-            return self.call_model(layer, scope, inputs, path)
         if isinstance(layer, keras.Model):
-            msg = (
-                f"Layer `{path}` is a subclassed model ({type(layer).__name__}); "
-                "its graph cannot be traced. Only Functional and Sequential "
-                "sub-models are supported."
-            )
-            raise errors.UnsupportedModelError(msg)
+            return self._call_model_or_raise(layer, scope, inputs, path)
         num_outputs = _num_outputs(layer, node_key)
         return self._emit(
             layer, path, inputs, scope, (*scope, *node_key), num_outputs,
