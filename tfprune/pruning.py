@@ -12,7 +12,7 @@ import numpy as np
 from tfprune import _clone, _validation, errors
 from tfprune import methods as methods_lib
 from tfprune import schedules as schedules_lib
-from tfprune.graph import ChannelGraph, iter_layers
+from tfprune.graph import ChannelGraph, iter_layers, trace_model
 from tfprune.graph import rules as rules_lib
 from tfprune.layers import PruningWrapper, find_wrappers
 
@@ -146,9 +146,8 @@ def _check_exclude(model: keras.Model, exclude: Iterable[str]) -> set[str]:
     if isinstance(exclude, str):
         exclude = [exclude]
     exclude = set(exclude)
-    names = set()
-    for layer in iter_layers(model):
-        names.add(layer.name)
+    names = {site.layer.name for site in trace_model(model).sites}
+    names.update(layer.name for layer in iter_layers(model))
     unknown = sorted(e for e in exclude if e.split("/")[-1] not in names)
     if unknown:
         msg = (

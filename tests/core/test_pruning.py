@@ -170,3 +170,19 @@ def test_seeded_builds_are_identical():
     _apply_step0(b)
     for wa, wb in zip(a.weights, b.weights):
         np.testing.assert_array_equal(wa.numpy(), wb.numpy())
+
+
+def test_raw_ops_can_be_excluded_by_name():
+    x = keras.Input((6, 6, 3))
+    a = keras.layers.Conv2D(8, 3, name="conv1")(x)
+    b = a * 0.5  # a raw keras op node, not a Layer
+    c = keras.layers.Conv2D(8, 3, name="conv2")(b)
+    y = keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D()(c))
+    model = keras.Model(x, y)
+    op_name = next(op.name for op in model.operations if not isinstance(op, keras.layers.Layer))
+    pruned = tfprune.prune(model, "l1", 0.5, exclude=[op_name])
+    _apply_step0(pruned)
+    # The op's output channels (conv1's filters) are kept; conv2 is still pruned.
+    conv1 = pruned.get_layer("conv1")
+    assert not isinstance(conv1, PruningWrapper) or conv1.output_mask is None
+    assert pruned.get_layer("conv2").output_mask.numpy().sum() == 4
