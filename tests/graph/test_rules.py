@@ -115,6 +115,20 @@ def test_raw_op_with_array_constant_is_pinned():
     assert [g.id for g in graph.groups] == ["c2"]
 
 
+def test_ops_with_infinite_value_at_zero_are_pinned():
+    """log(0), 1/0 and x / tensor would turn pruned zeros into inf * 0 = NaN."""
+    x = image_input()
+    a = layers.Conv2D(8, 3, padding="same", name="scaled")(x)
+    b = layers.Conv2D(8, 1, name="logged")(a / 6.0)  # divide by a constant: fine
+    c = ops.log(ops.abs(b) + 1.0)
+    d = layers.Conv2D(8, 1, name="divided")(c)
+    e = d / (ops.abs(d) + 1.0)
+    graph = ChannelGraph.build(keras.Model(x, head(e)))
+    assert filter_layers(group_of(graph, "scaled")) == {"scaled"}
+    producers = set().union(*(filter_layers(g) for g in graph.groups))
+    assert producers == {"scaled"}  # `logged` and `divided` keep their channels
+
+
 def test_broadcast_multiply_of_squeeze_excite():
     """GAP(keepdims) -> Dense -> sigmoid -> Multiply couples x with the SE expand."""
     inputs = image_input()

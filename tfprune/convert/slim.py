@@ -24,6 +24,13 @@ def _weight_values(layer) -> list[np.ndarray]:
     return [np.array(v) for v in layer.get_weights()]
 
 
+def _zero_pruned(value: np.ndarray, axis: int, mask: np.ndarray) -> np.ndarray:
+    """``value`` with the slices along ``axis`` where ``mask`` is 0 zeroed."""
+    shape = [1] * value.ndim
+    shape[axis] = -1
+    return value * mask.reshape(shape).astype(value.dtype)
+
+
 def _graph_and_keep(model: keras.Model, plan: PrunePlan | None) -> tuple[ChannelGraph, np.ndarray]:
     if find_wrappers(model):
         pruner = Pruner(model)
@@ -77,10 +84,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
         if entry is not None and values:
             index = {w.name: i for i, w in enumerate(inner.weights)}
             for name, axis, layout, _ in entry.slices:
-                mask = graph.keep_mask(keep, layout)
-                shape = [1] * values[index[name]].ndim
-                shape[axis] = -1
-                values[index[name]] = values[index[name]] * mask.reshape(shape)
+                values[index[name]] = _zero_pruned(values[index[name]], axis, graph.keep_mask(keep, layout))
         if values:
             new.set_weights(values)
 
@@ -155,12 +159,9 @@ def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
         if entry is not None:
             index = {w.name: i for i, w in enumerate(inner.weights)}
             for name, axis, layout, _ in entry.slices:
-                value = values[index[name]]
                 # Zero the pruned slices first (as strip_pruning does): a
                 # channel kept only by _never_empty must stay all-zero.
-                shape = [1] * value.ndim
-                shape[axis] = -1
-                value = value * graph.keep_mask(keep, layout).reshape(shape).astype(value.dtype)
+                value = _zero_pruned(values[index[name]], axis, graph.keep_mask(keep, layout))
                 flags = graph.keep_mask(slim_keep, layout) > 0.5
                 values[index[name]] = np.compress(flags, value, axis=axis)
         new.set_weights(values)

@@ -476,19 +476,43 @@ class SoftmaxOpRule(LayerRule):
 # models as raw ops, looked up by class name (their classes are not public).
 _ELEMENTWISE_OPS = (
     # binary, with broadcasting
-    "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum", "Minimum",
-    "Power",
+    "Add", "Subtract", "Multiply", "Maximum", "Minimum",
     # unary (keras.ops.numpy)
-    "Abs", "Absolute", "Negative", "Square", "Sqrt", "Exp", "Log", "Tanh",
-    "Clip", "Reciprocal", "Copy", "Sign",
+    "Abs", "Absolute", "Negative", "Square", "Sqrt", "Exp", "Tanh",
+    "Clip", "Copy", "Sign",
     # activations (keras.ops.nn)
     "Relu", "Relu6", "Sigmoid", "Silu", "HardSigmoid", "HardSilu", "Gelu",
     "Elu", "Selu", "Celu", "LeakyRelu", "Softplus", "Softsign", "LogSigmoid",
     "HardTanh", "TanhShrink", "Squareplus", "SparsePlus", "SparseSigmoid",
     "HardShrink", "SoftShrink", "Threshold",
 )
+class DivideOpRule(ElementwiseOpRule):
+    """``x / y``: element-wise when the divisor is a constant.
+
+    Dividing by a tensor would divide by the exact zeros of pruned channels in
+    the masked model (inf * 0 = NaN downstream), so those channels are pinned.
+    """
+
+    def trace(self, ctx):
+        if len(ctx.input_layouts) > 1 or not _first_arg_is_tensor(ctx.site.args):
+            return _opaque(ctx)
+        return super().trace(ctx)
+
+
+def _first_arg_is_tensor(args: Any) -> bool:
+    args = list(args or [])
+    return bool(args) and isinstance(args[0], dict) and args[0].get("class_name") == "__keras_tensor__"
+
+
+# f(0) is infinite (log, 1/x, x**-k): a pruned (zero) channel would poison the
+# masked model with inf * 0 = NaN, so these ops keep their channels.
+_PINNED_OPS = ("Log", "Log1p", "Reciprocal", "Power")
+
 _OP_RULES: dict[str, LayerRule] = {
     **{name: ElementwiseOpRule() for name in _ELEMENTWISE_OPS},
+    **{name: PinRule() for name in _PINNED_OPS},
+    "Divide": DivideOpRule(),
+    "TrueDivide": DivideOpRule(),
     "Softmax": SoftmaxOpRule(),
     "LogSoftmax": SoftmaxOpRule(),
 }
