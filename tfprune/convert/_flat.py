@@ -12,29 +12,7 @@ from typing import Any
 
 import keras
 
-from tfprune.graph import trace_model
-
-
-def _substitute(structure: Any, tensors) -> Any:
-    if isinstance(structure, dict):
-        if structure.get("class_name") == "__keras_tensor__":
-            return next(tensors)
-        if structure.get("class_name") == "__tuple__":
-            return tuple(_substitute(v, tensors) for v in structure["config"]["value"])
-        return {k: _substitute(v, tensors) for k, v in structure.items()}
-    if isinstance(structure, list):
-        return [_substitute(v, tensors) for v in structure]
-    if isinstance(structure, tuple):
-        return tuple(_substitute(v, tensors) for v in structure)
-    return structure
-
-
-def _flatten_outputs(output: Any) -> list[Any]:
-    if isinstance(output, (list, tuple)):
-        return [t for item in output for t in _flatten_outputs(item)]
-    if isinstance(output, dict):
-        return [t for item in output.values() for t in _flatten_outputs(item)]
-    return [output]
+from tfprune.graph.trace import call_arguments, flatten_outputs, trace_model
 
 
 def rebuild_flat(
@@ -68,14 +46,9 @@ def rebuild_flat(
             new = make_layer(site.layer, name)
             created[id(site.layer)] = new
             pairs.append((site.layer, new))
-        inbound = iter([tensors[t] for t in site.inputs])
-        if site.args is None:
-            output = new(next(inbound))
-        else:
-            args = _substitute(site.args, inbound)
-            kwargs = _substitute(site.kwargs or {}, inbound)
-            output = new(*args, **kwargs)
-        for tid, tensor in zip(site.outputs, _flatten_outputs(output), strict=True):
+        args, kwargs = call_arguments(site, tensors)
+        output = new(*args, **kwargs)
+        for tid, tensor in zip(site.outputs, flatten_outputs(output), strict=True):
             tensors[tid] = tensor
     outputs = [tensors[t] for t in trace.outputs]
     new_model = keras.Model(

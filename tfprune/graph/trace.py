@@ -116,7 +116,8 @@ def trace_model(model: keras.Model) -> Trace:
     if kind == "sequential":
         if not model.built or not model.inputs:
             msg = (
-                f"Sequential model `{model.name}` has no input shape yet. "
+                f"Sequential model `{model.name}` is not built: it has no input "
+                "shape yet. "
                 "Build it first, e.g. add `keras.Input(shape)` as its first "
                 "layer or call `model.build((None, ...))`."
             )
@@ -273,10 +274,11 @@ class _Tracer:
                 raise errors.UnsupportedModelError(msg)
         outputs = []
         for history in _histories(config["output_layers"]):
-            if history not in produced:
+            found = produced.get(_output_history(model, history, produced))
+            if found is None:
                 msg = f"Output {history} of `{model.name}` is not produced by any traced layer."
                 raise errors.UnsupportedModelError(msg)
-            outputs.append(produced[history])
+            outputs.append(found)
         return outputs
 
     def _call(self, layer, scope, inputs, path, node, node_key):
@@ -287,6 +289,60 @@ class _Tracer:
             layer, path, inputs, scope, (*scope, *node_key), num_outputs,
             node.get("args"), node.get("kwargs", {}),
         )
+
+
+def _output_history(model, history, produced):
+    """The key of an ``output_layers`` entry in the traced node numbering.
+
+    Keras 3 numbers the nodes of a nested *Functional* model from 1 in
+    ``output_layers`` (its own input->output node counts as node 0) but from 0
+    in the call arguments of other layers. Shift such entries back; keep the
+    entry as is when Keras does not shift it.
+    """
+    name, node_index, tensor_index = history
+    shifted = (name, node_index - 1, tensor_index)
+    if node_index >= 1 and shifted in produced:
+        layer = _operation(model, name)
+        if isinstance(layer, keras.Model) and not isinstance(layer, keras.Sequential):
+            return shifted
+    return history
+
+
+def call_arguments(site: CallSite, tensors: dict[TensorId, Any]) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` to replay ``site`` on new tensors.
+
+    ``tensors`` maps the site's input tensor ids to the tensors to pass; the
+    non-tensor arguments recorded in the model config are kept.
+    """
+    inbound = iter([tensors[t] for t in site.inputs])
+    if site.args is None:  # a Sequential layer: one tensor in
+        return (next(inbound),), {}
+    args = _substitute(site.args, inbound)
+    kwargs = _substitute(site.kwargs or {}, inbound)
+    return tuple(args), kwargs
+
+
+def flatten_outputs(output: Any) -> list[Any]:
+    """The tensors returned by a layer call, in ``CallSite.outputs`` order."""
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in flatten_outputs(item)]
+    if isinstance(output, dict):
+        return [t for item in output.values() for t in flatten_outputs(item)]
+    return [output]
+
+
+def _substitute(structure: Any, tensors: Iterator[Any]) -> Any:
+    if isinstance(structure, dict):
+        if structure.get("class_name") == "__keras_tensor__":
+            return next(tensors)
+        if structure.get("class_name") == "__tuple__":
+            return tuple(_substitute(v, tensors) for v in structure["config"]["value"])
+        return {k: _substitute(v, tensors) for k, v in structure.items()}
+    if isinstance(structure, list):
+        return [_substitute(v, tensors) for v in structure]
+    if isinstance(structure, tuple):
+        return tuple(_substitute(v, tensors) for v in structure)
+    return structure
 
 
 def _operation(model: keras.Model, name: str) -> keras.Operation:

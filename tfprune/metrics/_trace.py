@@ -1,12 +1,9 @@
-"""Find every call site of every layer of a model, with its tensor shapes.
+"""Every call site of every layer of a model, with its tensor shapes.
 
-Public Keras API only. The graph is read from `model.get_config()`: for a
-Functional model it lists, for each operation, one entry per call of that
-operation *within this model* (its "inbound nodes"), with the arguments of
-the call, in which each input tensor is recorded as
-``[producer name, node index, tensor index]``. Shapes are then propagated
-from the model inputs with `operation.compute_output_spec(...)`, which
-computes symbolic output shapes without adding nodes to the user's model.
+The call sites come from :func:`tfprune.graph.trace_model` (the one tracer of
+the package, public Keras API only). Shapes are then propagated from the
+model inputs with `operation.compute_output_spec(...)`, which computes
+symbolic output shapes without adding nodes to the user's model.
 
 Propagating (instead of reading the shapes recorded when the model was built)
 lets a caller count at another input size, and gives the right shapes inside
@@ -23,11 +20,9 @@ from typing import Any
 import keras
 
 from tfprune import errors
+from tfprune.graph import trace as trace_lib
 
 Shape = tuple[int | None, ...]
-
-_KERAS_TENSOR = "__keras_tensor__"
-_TUPLE = "__tuple__"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,56 +73,43 @@ def call_sites(
             f"Received: model of type {type(model).__name__}."
         )
         raise errors.PruningArgumentError(msg)
-    try:
-        kind, config = _model_kind(model)
-    except NotImplementedError as error:
-        msg = (
-            f"Could not trace model `{model.name}`: `get_config()` failed "
-            f"({error}). tfprune reads the graph of Functional and Sequential "
-            "models from their config, so every layer must implement "
-            "`get_config()`."
-        )
-        raise errors.UnsupportedModelError(msg) from error
-    if kind is None:
-        msg = (
-            f"Model `{model.name}` ({type(model).__name__}) is a subclassed "
-            "model; only Functional and Sequential models can be traced. "
-            "Build it with the Functional API or `keras.Sequential`."
-        )
-        raise errors.UnsupportedModelError(msg)
-    inputs = _model_inputs(model, config)
+    trace = trace_lib.trace_model(model)
+    inputs = _model_inputs(model)
     if input_shape is not None:
         inputs = _override_shapes(model, inputs, input_shape)
+    tensors = dict(zip(trace.inputs, inputs, strict=True))
     sites: list[CallSite] = []
-    _walk(model, kind, config, inputs, "", sites)
+    for site in trace.sites:
+        args, kwargs = trace_lib.call_arguments(site, tensors)
+        try:
+            outputs = site.layer.compute_output_spec(*args, **kwargs)
+        except Exception as error:
+            shapes = [_shape(tensors[t]) for t in site.inputs]
+            msg = (
+                f"Could not compute the output shape of layer `{site.path}` "
+                f"({type(site.layer).__name__}) for input shapes {shapes}: "
+                f"{error}"
+            )
+            raise errors.UnsupportedModelError(msg) from error
+        flat = [
+            t
+            for t in trace_lib.flatten_outputs(outputs)
+            if isinstance(t, keras.KerasTensor)
+        ]
+        tensors.update(zip(site.outputs, flat))
+        if isinstance(site.layer, keras.layers.Layer):
+            sites.append(
+                CallSite(
+                    name=site.path,
+                    layer=site.layer,
+                    input_shapes=tuple(_shape(tensors[t]) for t in site.inputs),
+                    output_shapes=tuple(_shape(t) for t in flat),
+                )
+            )
     return sites
 
 
-def _model_kind(
-    model: keras.layers.Layer,
-) -> tuple[str | None, dict[str, Any] | None]:
-    """Return ("sequential", None), ("functional", config) or (None, None).
-
-    Raises NotImplementedError if `model.get_config()` does (a subclassed
-    model without `get_config`, or a layer that cannot be serialized).
-    """
-    if isinstance(model, keras.Sequential):
-        return "sequential", None
-    if not isinstance(model, keras.Model):
-        return None, None
-    config = model.get_config()
-    if isinstance(config, dict) and {
-        "layers",
-        "input_layers",
-        "output_layers",
-    } <= set(config):
-        return "functional", config
-    return None, None
-
-
-def _model_inputs(
-    model: keras.Model, config: dict[str, Any] | None
-) -> list[Any]:
+def _model_inputs(model: keras.Model) -> list[Any]:
     try:
         inputs = model.inputs
     except (AttributeError, ValueError):
@@ -139,11 +121,6 @@ def _model_inputs(
             "the Sequential model with `keras.Input(shape)`."
         )
         raise errors.UnsupportedModelError(msg)
-    if config is not None:
-        # In the order of the config's `input_layers`, which `_walk` uses.
-        operations = {op.name: op for op in model.operations}
-        histories = _flatten_histories(config["input_layers"])
-        return [operations[history[0]].output for history in histories]
     return list(inputs)
 
 
@@ -186,173 +163,5 @@ def _is_shape(value: object) -> bool:
     )
 
 
-def _walk(
-    model: keras.Model,
-    kind: str,
-    config: dict[str, Any] | None,
-    inputs: list[Any],
-    prefix: str,
-    sites: list[CallSite],
-) -> None:
-    """Propagate `inputs` through `model` and append its call sites."""
-    if kind == "sequential":
-        outputs: Any = inputs[0] if len(inputs) == 1 else inputs
-        for layer in model.layers:
-            outputs = _call(layer, (outputs,), {}, prefix, sites)
-        return
-    if config is None:  # pragma: no cover (a Functional kind has a config)
-        msg = f"Model `{model.name}` has no Functional config."
-        raise errors.UnsupportedModelError(msg)
-    operations = {op.name: op for op in model.operations}
-    input_histories = _flatten_histories(config["input_layers"])
-    if len(inputs) != len(input_histories):
-        msg = (
-            f"Model `{model.name}` takes {len(input_histories)} input(s) but "
-            f"is called with {len(inputs)} tensor(s)."
-        )
-        raise errors.UnsupportedModelError(msg)
-    # Tensors by producer (layer name, node index, tensor index), the key of
-    # the `keras_history` of the call arguments in the config.
-    tensors = {
-        tuple(history): tensor
-        for history, tensor in zip(input_histories, inputs, strict=True)
-    }
-    pending = []
-    for layer_config in config["layers"]:
-        operation = operations[layer_config["name"]]
-        if isinstance(operation, keras.layers.InputLayer):
-            continue
-        for node_index, node in enumerate(layer_config["inbound_nodes"]):
-            if node:
-                pending.append((operation, node_index, node))
-    # A shared layer is listed once with all its calls, possibly before the
-    # layers that feed its later calls: run the nodes as inputs get ready.
-    while pending:
-        waiting = []
-        for operation, node_index, node in pending:
-            if not all(h in tensors for h in _node_histories(node)):
-                waiting.append((operation, node_index, node))
-                continue
-            args = _rebuild(node.get("args", []), tensors)
-            kwargs = _rebuild(node.get("kwargs", {}), tensors)
-            outputs = _call(operation, tuple(args), kwargs, prefix, sites)
-            for tensor_index, tensor in enumerate(keras.tree.flatten(outputs)):
-                tensors[(operation.name, node_index, tensor_index)] = tensor
-        if len(waiting) == len(pending):
-            names = sorted({operation.name for operation, _, _ in waiting})
-            msg = (
-                f"Could not trace model `{model.name}`: the inputs of layers "
-                f"{names} are never computed."
-            )
-            raise errors.UnsupportedModelError(msg)
-        pending = waiting
-
-
-def _call(
-    operation: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    prefix: str,
-    sites: list[CallSite],
-) -> Any:
-    """Symbolically call `operation`; record it if it is a layer."""
-    try:
-        kind, config = _model_kind(operation)
-    except NotImplementedError:
-        # Not traceable: counted as a single opaque layer.
-        kind, config = None, None
-    if kind is not None:
-        # Record the layers inside; the outputs come from Keras below. (The
-        # `output_layers` of a Functional config are not used: their node
-        # indices of nested Functional models are offset by one.)
-        inputs = keras.tree.flatten(args[0]) if args else []
-        _walk(
-            operation, kind, config, inputs, f"{prefix}{operation.name}/", sites
-        )
-    try:
-        outputs = operation.compute_output_spec(*args, **kwargs)
-    except Exception as error:
-        shapes = [_shape(t) for t in _tensors(args)]
-        msg = (
-            f"Could not compute the output shape of layer "
-            f"`{prefix}{operation.name}` ({type(operation).__name__}) for "
-            f"input shapes {shapes}: {error}"
-        )
-        raise errors.UnsupportedModelError(msg) from error
-    if kind is None and isinstance(operation, keras.layers.Layer):
-        sites.append(
-            CallSite(
-                name=f"{prefix}{operation.name}",
-                layer=operation,
-                input_shapes=tuple(_shape(t) for t in _tensors((args, kwargs))),
-                output_shapes=tuple(_shape(t) for t in _tensors(outputs)),
-            )
-        )
-    return outputs
-
-
-def _tensors(structure: Any) -> list[Any]:
-    return [
-        x
-        for x in keras.tree.flatten(structure)
-        if isinstance(x, keras.KerasTensor)
-    ]
-
-
 def _shape(tensor: Any) -> Shape:
     return tuple(None if dim is None else int(dim) for dim in tensor.shape)
-
-
-def _is_history(value: object) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and len(value) == 3
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and isinstance(value[2], int)
-    )
-
-
-def _flatten_histories(structure: Any) -> list[tuple[str, int, int]]:
-    """Flatten the `input_layers` of a Functional config.
-
-    Dicts are flattened in sorted key order, as `keras.tree.flatten` does.
-    """
-    if _is_history(structure):
-        return [tuple(structure)]
-    if isinstance(structure, dict):
-        return [
-            h
-            for key in sorted(structure)
-            for h in _flatten_histories(structure[key])
-        ]
-    return [h for item in structure for h in _flatten_histories(item)]
-
-
-def _node_histories(node: Any) -> list[tuple[Any, ...]]:
-    """The ``(layer, node, tensor)`` producer of every tensor of a node."""
-    if isinstance(node, (list, tuple)):
-        return [h for item in node for h in _node_histories(item)]
-    if isinstance(node, dict):
-        if node.get("class_name") == _KERAS_TENSOR:
-            return [tuple(node["config"]["keras_history"])]
-        return [h for value in node.values() for h in _node_histories(value)]
-    return []
-
-
-def _rebuild(value: Any, tensors: dict[tuple[Any, ...], Any]) -> Any:
-    """Rebuild serialized call arguments, with `tensors` for the inputs."""
-    if isinstance(value, (list, tuple)):
-        return type(value)(_rebuild(item, tensors) for item in value)
-    if isinstance(value, dict):
-        class_name = value.get("class_name")
-        if class_name == _KERAS_TENSOR:
-            return tensors[tuple(value["config"]["keras_history"])]
-        if class_name == _TUPLE:
-            return tuple(
-                _rebuild(item, tensors) for item in value["config"]["value"]
-            )
-        if class_name is not None and "config" in value:
-            return keras.saving.deserialize_keras_object(value)
-        return {key: _rebuild(item, tensors) for key, item in value.items()}
-    return value
