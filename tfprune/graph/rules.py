@@ -275,14 +275,18 @@ class UnitNormRule(LayerRule):
 
 
 class SoftmaxRule(LayerRule):
-    """Softmax: over the channel axis it mixes channels (pinned)."""
+    """Softmax layer or ``keras.ops.softmax``/``log_softmax`` op.
+
+    Over the channel axis (or over every axis, ``axis=None``) it mixes
+    channels, so they are pinned.
+    """
 
     def trace(self, ctx):
         layout = ctx.input_layouts[0]
         rank = len(ctx.input_shapes[0])
         axis = getattr(ctx.layer, "axis", -1)
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
-        if rank - 1 in [a % rank for a in axes]:
+        if axis is None or rank - 1 in [a % rank for a in axes]:
             ctx.pin(layout)
         return [layout]
 
@@ -459,19 +463,6 @@ def _has_array_constant(structure: Any) -> bool:
     return True
 
 
-class SoftmaxOpRule(LayerRule):
-    """``keras.ops.softmax``/``log_softmax``: pinned when over the channel axis."""
-
-    def trace(self, ctx):
-        layout = ctx.input_layouts[0]
-        rank = len(ctx.input_shapes[0])
-        axis = getattr(ctx.layer, "axis", -1)
-        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
-        if axis is None or rank - 1 in [a % rank for a in axes]:
-            ctx.pin(layout)
-        return [layout]
-
-
 # Rules of Keras' own operations (``keras.ops.*``) that appear in Functional
 # models as raw ops, looked up by class name (their classes are not public).
 _ELEMENTWISE_OPS = (
@@ -513,8 +504,8 @@ _OP_RULES: dict[str, LayerRule] = {
     **{name: PinRule() for name in _PINNED_OPS},
     "Divide": DivideOpRule(),
     "TrueDivide": DivideOpRule(),
-    "Softmax": SoftmaxOpRule(),
-    "LogSoftmax": SoftmaxOpRule(),
+    "Softmax": SoftmaxRule(),
+    "LogSoftmax": SoftmaxRule(),
 }
 
 
