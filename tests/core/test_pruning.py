@@ -186,3 +186,21 @@ def test_raw_ops_can_be_excluded_by_name():
     conv1 = pruned.get_layer("conv1")
     assert not isinstance(conv1, PruningWrapper) or conv1.output_mask is None
     assert pruned.get_layer("conv2").output_mask.numpy().sum() == 4
+
+
+def test_filters_of_different_kernel_sizes_compete_per_weight():
+    """A Concatenate group spans a 3x3 and a 1x1 conv: scores are per weight,
+    so the 1x1 branch is not pruned away just for having fewer weights."""
+    x = keras.Input((6, 6, 16))
+    big = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="big")
+    small = keras.layers.Conv2D(4, 1, use_bias=False, name="small")
+    joined = keras.layers.Concatenate(name="concat")([big(x), small(x)])
+    y = keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D()(joined))
+    model = keras.Model(x, y)
+    big.kernel.assign(np.ones((3, 3, 16, 4), "float32") * np.array([1, 3, 5, 7], "float32"))
+    small.kernel.assign(np.ones((1, 1, 16, 4), "float32") * np.array([2, 4, 6, 8], "float32"))
+    pruned = tfprune.prune(model, "l1", 0.5)
+    _apply_step0(pruned)
+    # Per-weight magnitudes interleave: 1 2 3 4 | 5 6 7 8 -> two of each go.
+    np.testing.assert_array_equal(pruned.get_layer("big").output_mask.numpy(), [0, 0, 1, 1])
+    np.testing.assert_array_equal(pruned.get_layer("small").output_mask.numpy(), [0, 0, 1, 1])

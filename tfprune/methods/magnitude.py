@@ -1,10 +1,14 @@
 """The filter-norm baseline: L1 (Li et al. 2017) and L2 magnitude pruning.
 
 At every schedule step, the lowest-norm units of each coupled group are
-masked. A unit's score is the norm over all *filter* slices of the unit (the
-kernels that produce the channel, e.g. every conv feeding a residual ``Add``);
-with a single producing conv this is exactly Li et al.'s
-``s_j = sum |F_j|`` (Section 3.1 of https://arxiv.org/abs/1608.08710).
+masked. A unit's score adds up the norms of all its *filter* slices (the
+kernels that produce the channel, e.g. every conv feeding a residual ``Add``).
+Each slice's norm is divided by its number of weights (mean ``|w|`` for L1,
+root-mean-square for L2), so filters of layers with different kernel sizes or
+fan-in compete fairly inside one group (e.g. the branches of a Concatenate).
+Within one layer this ranks filters exactly like Li et al.'s
+``s_j = sum |F_j|`` (Section 3.1 of https://arxiv.org/abs/1608.08710), since
+every filter of a layer has the same number of weights.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ class MagnitudePruning(PruningMethod):
     def scores(self, pruner, group):
         contributions = []
         for layer_path, weight, axis in pruner.group_slices(group, rules_lib.FILTER):
-            values = criteria.slice_norms(pruner.weight_value(layer_path, weight), axis, ord=self.ord)
+            value = pruner.weight_value(layer_path, weight)
+            values = criteria.slice_norms(value, axis, ord=self.ord)
+            values = values / (value.size // value.shape[axis])  # per-weight mean
             contributions.append((values, pruner.local_units(group, layer_path, weight, axis)))
         return criteria.group_scores(contributions, group.num_channels, ord=self.ord)
 
