@@ -321,9 +321,8 @@ class ChannelGraph:
             group_units.setdefault(root, []).append(int(unit))
         groups = []
         unit_group = np.full(num_units, -1, dtype=np.int64)
-        for index, (root, units) in enumerate(group_units.items()):
-            units_arr = np.array(units, dtype=np.int64)
-            unit_group[units_arr] = index
+        for index, units in enumerate(group_units.values()):
+            unit_group[np.array(units, dtype=np.int64)] = index
         members: dict[int, list[WeightSlice]] = {i: [] for i in range(len(group_units))}
         for entry in layers.values():
             for name, axis, layout, role in entry.slices:
@@ -331,7 +330,7 @@ class ChannelGraph:
                 for g in np.unique(unit_group[units]):
                     if g >= 0:
                         members[int(g)].append(WeightSlice(entry.path, name, axis, role))
-        for index, (root, units) in enumerate(group_units.items()):
+        for index, units in enumerate(group_units.values()):
             slices = tuple(members[index])
             owner = next((s.layer for s in slices if s.role == rules_lib.FILTER), None)
             if owner is None:
