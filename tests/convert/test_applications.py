@@ -55,13 +55,6 @@ def test_application_plan_reapplied_to_original(check_slim, randomized):
 
 
 
-@pytest.fixture
-def registry_snapshot():
-    saved = dict(rules._REGISTRY)
-    yield
-    rules._REGISTRY.clear()
-    rules._REGISTRY.update(saved)
-
 
 @pytest.mark.slow
 def test_mobilenet_v3_raw_ops(check_slim, randomized):

@@ -372,14 +372,6 @@ def custom_layer_model():
     return keras.Model(inputs, head(x))
 
 
-@pytest.fixture
-def registry_snapshot():
-    """Undo register_rule calls made by a test."""
-    saved = dict(rules._REGISTRY)
-    yield
-    rules._REGISTRY.clear()
-    rules._REGISTRY.update(saved)
-
 
 def test_unknown_layer_error_is_clear():
     model = custom_layer_model()
