@@ -29,6 +29,7 @@ def prune(
     round_to: int | None = None,
     exclude: Iterable[str] = (),
     seed: int | None = None,
+    **method_options: Any,
 ) -> keras.Model:
     """Return a copy of ``model`` whose prunable layers are wrapped for pruning.
 
@@ -59,6 +60,8 @@ def prune(
             a rule with :func:`tfprune.register_rule`); it is then opaque and
             its input channels are kept too.
         seed: seed for methods that draw random numbers.
+        **method_options: options of the method named by ``method`` (e.g.
+            ``A=0.05, u=0.25`` for ``"spp"``); see each method's class.
 
     Returns:
         A new, uncompiled model with :class:`PruningWrapper` layers (same layer
@@ -79,11 +82,12 @@ def prune(
             "the original model, or strip it first with tfprune.strip_pruning."
         )
         raise errors.PruningArgumentError(msg)
-    method_obj = methods_lib.get(method)
-    if granularity not in GRANULARITIES:
+    method_obj = methods_lib.get(method, **method_options)
+    supported = tuple(g for g in GRANULARITIES if g in method_obj.granularities)
+    if granularity not in supported:
         msg = (
-            f"Argument `granularity` must be one of {GRANULARITIES} for method "
-            f"{method!r}. Received: granularity={granularity!r}."
+            f"Argument `granularity` must be one of {supported} for method "
+            f"{type(method_obj).__name__}. Received: granularity={granularity!r}."
         )
         raise errors.PruningArgumentError(msg)
     round_to = _validation.check_positive_int("round_to", round_to, allow_none=True)

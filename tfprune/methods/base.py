@@ -49,7 +49,13 @@ class PruningMethod:
     """Base class: schedule-driven, score-based selection of channels.
 
     Subclasses usually override :meth:`scores` only.
+
+    Attributes:
+        granularities: the ``granularity`` values of :func:`tfprune.prune`
+            this method supports.
     """
+
+    granularities: tuple[str, ...] = ("filter",)
 
     def scores(self, pruner: Pruner, group: ChannelGroup) -> np.ndarray:
         """Importance of each unit of ``group`` (higher = keep)."""
