@@ -16,7 +16,11 @@ from tfprune.graph import ChannelGraph, iter_layers, trace_model
 from tfprune.graph import rules as rules_lib
 from tfprune.layers import PruningWrapper, find_wrappers
 
-GRANULARITIES = ("filter",)
+#: ``filter``/``channel``: whole channels of coupled groups (physically removed
+#: by ``slim``); ``column``/``weight``: im2col columns or single weights of
+#: each Conv/Dense kernel (mask-only; FLOPs savings are theoretical).
+GRANULARITIES = ("filter", "channel", "column", "weight")
+KERNEL_GRANULARITIES = ("column", "weight")
 
 
 def prune(
@@ -50,8 +54,24 @@ def prune(
         schedule: instead of ``sparsity``: a :class:`PruningSchedule` (or a
             tfmot ``PolynomialDecay``/``ConstantSparsity``), or
             ``{layer_name: schedule}``.
-        granularity: ``"filter"`` (whole output channels, physically removed
-            by :func:`tfprune.slim`).
+        granularity: what one pruned unit is (each method lists the ones
+            it supports in ``method.granularities``):
+
+            * ``"filter"``: whole output channels of coupled groups, scored
+              by the filters that produce them; physically removed by
+              :func:`tfprune.slim`.
+            * ``"channel"``: the same coupled channels, scored by the input
+              slices of the layers that read them (``K[:, :, c, :]``).
+            * ``"column"``: im2col columns ``K[i, j, c, :]`` of every Conv
+              kernel (SPP's default); mask-only.
+            * ``"weight"``: single weights of every Conv and Dense kernel;
+              mask-only.
+
+            Column and weight sparsity keep every layer's shape:
+            :func:`tfprune.strip_pruning` (or ``slim``) bakes the zeros in,
+            and ``count_flops(effective=True)`` reports their FLOPs savings,
+            which are theoretical (dense kernels do not skip zeros). Per-layer
+            ``sparsity``/``schedule`` dicts then name Conv/Dense layers.
         round_to: keep channel counts at multiples of this (e.g. 8, which
             XNNPACK runs fast).
         exclude: names of layers whose output channels (filters) are kept.
@@ -98,6 +118,31 @@ def prune(
     per_layer = _schedules_argument(sparsity, schedule)
 
     graph = ChannelGraph.build(model, exclude=exclude)
+    base_spec = {
+        "method": keras.saving.serialize_keras_object(method_obj),
+        "granularity": granularity,
+        "exclude": sorted(exclude),
+        "round_to": round_to,
+        "seed": seed,
+    }
+    if granularity in KERNEL_GRANULARITIES:
+        wrap = _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec)
+    else:
+        wrap = _channel_wrapping(model, graph, per_layer, base_spec)
+
+    def make_layer(layer):
+        options = wrap.get(id(layer))
+        copy = _clone.fresh_copy(layer)
+        return copy if options is None else PruningWrapper(copy, **options)
+
+    def set_weights(old, new):
+        _clone.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
+
+    return _clone.rebuild(model, make_layer, set_weights)
+
+
+def _channel_wrapping(model, graph, per_layer, base_spec) -> dict[int, dict[str, Any]]:
+    """Wrapper options of every layer touched by a scheduled channel group."""
     group_schedules = _assign_schedules(graph, per_layer)
     if not group_schedules:
         msg = (
@@ -110,12 +155,6 @@ def prune(
     for group in graph.groups:
         if group.id in group_schedules:
             active[np.array(group.units, dtype=np.int64)] = True
-    base_spec = {
-        "method": keras.saving.serialize_keras_object(method_obj),
-        "exclude": sorted(exclude),
-        "round_to": round_to,
-        "seed": seed,
-    }
     wrap: dict[int, dict[str, Any]] = {}
     for entry in graph.layers.values():
         if not entry.slices:
@@ -134,16 +173,63 @@ def prune(
             "mask_output": bool(touches_out),
             "spec": {**base_spec, "schedules": owned},
         }
+    return wrap
 
-    def make_layer(layer):
-        options = wrap.get(id(layer))
-        copy = _clone.fresh_copy(layer)
-        return copy if options is None else PruningWrapper(copy, **options)
 
-    def set_weights(old, new):
-        _clone.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
+def kernel_prunable(layer: keras.layers.Layer, granularity: str) -> bool:
+    """Whether ``layer``'s kernel can be pruned at ``granularity``.
 
-    return _clone.rebuild(model, make_layer, set_weights)
+    Columns (``K[i, j, c, :]``) exist in ordinary convolutions
+    (Conv1D/2D/3D with ``groups=1``); single weights also in Dense layers.
+    """
+    convs = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+    if isinstance(layer, convs):
+        return getattr(layer, "groups", 1) == 1
+    return granularity == "weight" and isinstance(layer, keras.layers.Dense)
+
+
+def kernel_group_id(layer_path: str) -> str:
+    """Schedule key of a layer's kernel groups (columns or weights)."""
+    return f"{layer_path}:kernel"
+
+
+def _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec) -> dict[int, dict[str, Any]]:
+    """Wrapper options for column/weight pruning of every Conv (and Dense) kernel."""
+    wrap: dict[int, dict[str, Any]] = {}
+    named = {name for name in per_layer if name is not None}
+    for entry in graph.layers.values():
+        layer, short = entry.layer, entry.path.split("/")[-1]
+        if not kernel_prunable(layer, granularity) or short in exclude or entry.path in exclude:
+            continue
+        if None in per_layer:
+            schedule = per_layer[None]
+        else:
+            name = entry.path if entry.path in per_layer else short
+            if name not in per_layer:
+                continue
+            named.discard(name)
+            schedule = per_layer[name]
+        wrap[id(layer)] = {
+            "mask_input": False,
+            "mask_output": False,
+            "kernel_granularity": granularity,
+            "spec": {**base_spec, "schedules": {kernel_group_id(entry.path): schedules_lib.serialize(schedule)}},
+        }
+    if named:
+        kinds = "Conv layers" if granularity == "column" else "Conv or Dense layers"
+        msg = (
+            f"Layers {sorted(named)} cannot be pruned at granularity={granularity!r}: "
+            f"they are not in model `{model.name}` or are not {kinds} (with groups=1)."
+        )
+        raise errors.PruningArgumentError(msg)
+    if not wrap:
+        msg = (
+            f"Model `{model.name}` has no layer that can be pruned at "
+            f"granularity={granularity!r} (Conv layers with groups=1"
+            f"{'' if granularity == 'column' else ', Dense layers'}) outside `exclude`."
+        )
+        raise errors.PruningArgumentError(msg)
+    return wrap
 
 
 def _check_exclude(model: keras.Model, exclude: Iterable[str]) -> set[str]:

@@ -142,7 +142,18 @@ def test_unknown_method_and_granularity(residual_cnn):
     with pytest.raises(errors.PruningArgumentError, match="l1"):
         tfprune.prune(residual_cnn, "magic", 0.5)
     with pytest.raises(errors.PruningArgumentError, match="granularity"):
-        tfprune.prune(residual_cnn, "l1", 0.5, granularity="column")
+        tfprune.prune(residual_cnn, "l1", 0.5, granularity="rows")
+    with pytest.raises(errors.PruningArgumentError, match="granularity"):
+        tfprune.prune(residual_cnn, "l1", 0.5, granularity="channel")
+
+
+def test_method_options_are_forwarded_and_checked(residual_cnn):
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    assert find_wrappers(pruned)[0].method.ord == 1
+    with pytest.raises(errors.PruningArgumentError, match="Unknown option.*'A'.*accepts: no options"):
+        tfprune.prune(residual_cnn, "l1", 0.5, A=0.05)
+    with pytest.raises(errors.PruningArgumentError, match="constructor"):
+        tfprune.prune(residual_cnn, tfprune.methods.MagnitudePruning(), 0.5, ord=2)
 
 
 def test_pruning_a_pruned_model_is_refused(residual_cnn):
