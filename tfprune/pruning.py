@@ -115,7 +115,7 @@ def prune(
         msg = f"Argument `seed` must be an int or None. Received: seed={seed!r}."
         raise errors.PruningArgumentError(msg)
     exclude = _check_exclude(model, exclude)
-    per_layer = _schedules_argument(sparsity, schedule)
+    per_layer = _schedules_argument(sparsity, schedule, method_obj)
 
     graph = ChannelGraph.build(model, exclude=exclude)
     base_spec = {
@@ -249,7 +249,7 @@ def _check_exclude(model: keras.Model, exclude: Iterable[str]) -> set[str]:
     return exclude
 
 
-def _schedules_argument(sparsity, schedule) -> dict[str | None, schedules_lib.PruningSchedule]:
+def _schedules_argument(sparsity, schedule, method_obj) -> dict[str | None, schedules_lib.PruningSchedule]:
     """``{layer_name or None (= every group): schedule}``."""
     if (sparsity is None) == (schedule is None):
         msg = (
@@ -261,10 +261,10 @@ def _schedules_argument(sparsity, schedule) -> dict[str | None, schedules_lib.Pr
     if sparsity is not None:
         if isinstance(sparsity, Mapping):
             return {
-                name: _one_shot(_validation.check_fraction(f"sparsity[{name!r}]", value))
+                name: method_obj.default_schedule(_validation.check_fraction(f"sparsity[{name!r}]", value))
                 for name, value in sparsity.items()
             }
-        return {None: _one_shot(_validation.check_fraction("sparsity", sparsity))}
+        return {None: method_obj.default_schedule(_validation.check_fraction("sparsity", sparsity))}
     if isinstance(schedule, Mapping) and not _looks_like_config(schedule):
         return {name: schedules_lib.get(value) for name, value in schedule.items()}
     return {None: schedules_lib.get(schedule)}
@@ -272,11 +272,6 @@ def _schedules_argument(sparsity, schedule) -> dict[str | None, schedules_lib.Pr
 
 def _looks_like_config(value: Mapping) -> bool:
     return "class_name" in value and "config" in value
-
-
-def _one_shot(fraction: float) -> schedules_lib.PruningSchedule:
-    """Reach `fraction` at the first training step (re-checked every step)."""
-    return schedules_lib.ConstantSparsity(fraction, begin_step=0, end_step=-1, frequency=1)
 
 
 def _assign_schedules(graph: ChannelGraph, per_layer) -> dict[str, schedules_lib.PruningSchedule]:

@@ -155,29 +155,47 @@ class PruningWrapper(keras.layers.Wrapper):
                 "or tfprune.slim(model)."
             )
             raise errors.MissingCallbackError(msg)
+        input_mask, output_mask, kernel_mask = self._masks(training)
         x = inputs
-        if self.input_mask is not None:
-            x = x * ops.cast(self.input_mask, x.dtype)
+        if input_mask is not None:
+            x = x * ops.cast(input_mask, x.dtype)
         # Forward the call arguments the wrapped layer takes (e.g. BN's mask).
         kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
         if "training" in self._call_params:
             kwargs["training"] = training
-        if self.kernel_mask is None:
+        if kernel_mask is None:
             y = self.layer(x, **kwargs)
         else:
-            y = self._call_with_masked_kernel(x, kwargs)
-        if self.output_mask is not None:
-            y = y * ops.cast(self.output_mask, y.dtype)
+            y = self._call_with_masked_kernel(x, kernel_mask, kwargs)
+        if output_mask is not None:
+            y = y * ops.cast(output_mask, y.dtype)
         if training is True and self.method is not None:
             penalty = self.method.penalty(self)
             if penalty is not None:
                 self.add_loss(penalty)
         return y
 
-    def _call_with_masked_kernel(self, x, kwargs):
+    def _masks(self, training):
+        """(input, output, kernel) masks of this call.
+
+        In training a method may substitute its own (SPP's sampled masks, see
+        :meth:`tfprune.methods.PruningMethod.training_masks`); otherwise the
+        deterministic masks are used (evaluation, ``predict``, export).
+        """
+        masks = (self.input_mask, self.output_mask, self.kernel_mask)
+        if training is True and self.method is not None:
+            substitute = self.method.training_masks(self)
+            if substitute:
+                masks = tuple(
+                    substitute.get(name, mask) if mask is not None else None
+                    for name, mask in zip(("input_mask", "output_mask", "kernel_mask"), masks)
+                )
+        return masks
+
+    def _call_with_masked_kernel(self, x, kernel_mask, kwargs):
         kernel = self.layer.kernel
         trainable = [
-            v * ops.cast(self.kernel_mask, v.dtype) if v is kernel else v
+            v * ops.cast(kernel_mask, v.dtype) if v is kernel else v
             for v in self.layer.trainable_variables
         ]
         non_trainable = list(self.layer.non_trainable_variables)

@@ -8,14 +8,24 @@ from typing import Any
 from tfprune import errors
 from tfprune.methods.base import PruningMethod, kept_count
 from tfprune.methods.magnitude import MagnitudePruning
+from tfprune.methods.spp import StructuredProbabilisticPruning, spp_increment, spp_update
 
-__all__ = ["MagnitudePruning", "PruningMethod", "get", "kept_count"]
+__all__ = [
+    "MagnitudePruning",
+    "PruningMethod",
+    "StructuredProbabilisticPruning",
+    "get",
+    "kept_count",
+    "spp_increment",
+    "spp_update",
+]
 
 #: ``name -> (class, default options)``; ``prune(model, name, **options)``
 #: builds ``class(**{**defaults, **options})``.
 _FACTORIES: dict[str, tuple[type[PruningMethod], dict[str, Any]]] = {
     "l1": (MagnitudePruning, {"ord": 1}),
     "l2": (MagnitudePruning, {"ord": 2}),
+    "spp": (StructuredProbabilisticPruning, {}),
 }
 
 

@@ -11,6 +11,8 @@ methods need (see research/methods-spec.md):
 * :meth:`PruningMethod.state_spec` declares extra per-layer state (SPP
   probabilities, ADMM ``Z``/``U``) created as non-trainable variables of each
   :class:`~tfprune.layers.PruningWrapper`, so it is saved in ``.keras`` files;
+* :meth:`PruningMethod.training_masks` lets training use other masks than
+  evaluation (SPP trains with sampled masks, evaluates with ``1[p < 1]``);
 * :meth:`PruningMethod.penalty` adds a loss term from inside the wrapper
   (StructADMM's ``rho/2 ||W - Z + U||^2``) without touching ``compile``;
 * :meth:`PruningMethod.num_to_prune` turns a target sparsity into a count
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from tfprune.graph import ChannelGroup
     from tfprune.layers import PruningWrapper
     from tfprune.pruner import Pruner
+    from tfprune.schedules import PruningSchedule
 
 
 def kept_count(num_channels: int, sparsity: float, round_to: int | None) -> int:
@@ -57,6 +60,16 @@ class PruningMethod:
 
     granularities: tuple[str, ...] = ("filter",)
 
+    def default_schedule(self, sparsity: float) -> PruningSchedule:
+        """The schedule ``prune(model, method, sparsity=s)`` uses: ``s`` at once.
+
+        ``ConstantSparsity(s, begin_step=0, end_step=-1, frequency=1)``: the
+        target is re-checked at every step from the first one.
+        """
+        from tfprune.schedules import ConstantSparsity
+
+        return ConstantSparsity(sparsity, begin_step=0, end_step=-1, frequency=1)
+
     def scores(self, pruner: Pruner, group: ChannelGroup) -> np.ndarray:
         """Importance of each unit of ``group`` (higher = keep)."""
         raise NotImplementedError
@@ -65,6 +78,17 @@ class PruningMethod:
         """Extra non-trainable variables ``{name: (shape, dtype, initializer)}``."""
         del wrapper
         return {}
+
+    def training_masks(self, wrapper: PruningWrapper) -> dict[str, Any] | None:
+        """Masks ``wrapper`` uses in training instead of its own, or None.
+
+        Keys among ``"input_mask"``, ``"output_mask"``, ``"kernel_mask"``;
+        values are variables of the same shape (e.g. SPP's per-step Bernoulli
+        samples). Evaluation and export always use the wrapper's own,
+        deterministic masks.
+        """
+        del wrapper
+        return None
 
     def penalty(self, wrapper: PruningWrapper) -> Any:
         """Loss term added by ``wrapper`` in training, or None."""
