@@ -56,6 +56,7 @@ import keras
 import numpy as np
 
 from tfprune import _validation
+from tfprune._assign import BatchAssigner
 from tfprune import schedules as schedules_lib
 from tfprune.methods.base import PruningMethod
 from tfprune.methods.magnitude import MagnitudePruning
@@ -136,6 +137,22 @@ class _RunState:
         self.score_kernel = score_kernel
         self.dense_flops: int | None = None
         self.flops_done = False
+        self._assigners: dict[str, BatchAssigner] = {}
+        self._last: dict[str, np.ndarray] = {}
+
+    def assign(self, key: str, pairs: list) -> None:
+        """Assign ``[(variable, value)]`` in one call; skip if nothing changed.
+
+        ``key`` names a fixed list of variables (one traced function each).
+        """
+        flat = np.concatenate([np.asarray(v, dtype=np.float32).reshape(-1) for _, v in pairs])
+        last = self._last.get(key)
+        if last is not None and np.array_equal(last, flat):
+            return
+        if key not in self._assigners:
+            self._assigners[key] = BatchAssigner([variable for variable, _ in pairs])
+        self._assigners[key]([value for _, value in pairs])
+        self._last[key] = flat
 
 
 @keras.saving.register_keras_serializable(package="tfprune")
@@ -299,20 +316,22 @@ class StructuredProbabilisticPruning(PruningMethod):
 
     def _write_probabilities(self, pruner: Pruner, run: _RunState) -> None:
         """Persist p (and h) in the wrappers' variables; masks become ``1[p < 1]``."""
-        for entry in pruner.entries:
-            state = entry.layer.state
-            if "spp_prob" in state:
-                state["spp_prob"].assign(pruner.graph.keep_mask(run.prob_units, entry.output_layout))
-                if "spp_score" in state:
-                    state["spp_score"].assign(pruner.graph.keep_mask(run.score_units, entry.output_layout))
         pruner.keep[:] = run.prob_units < 1.0
-        pruner.write_masks()
+        pairs = []
+        for entry in pruner.entries:
+            state, wrapper = entry.layer.state, entry.layer
+            mask_in, mask_out = pruner.masks_for(entry)
+            pairs += [(wrapper.input_mask, mask_in), (wrapper.output_mask, mask_out)]
+            if "spp_prob" in state:
+                pairs.append((state["spp_prob"], pruner.graph.keep_mask(run.prob_units, entry.output_layout)))
+            if "spp_score" in state:
+                pairs.append((state["spp_score"], pruner.graph.keep_mask(run.score_units, entry.output_layout)))
         for entry in pruner.kernel_entries:
-            state = entry.layer.state
-            state["spp_prob_kernel"].assign(run.prob_kernel[entry.path].astype("float32"))
+            state, prob = entry.layer.state, run.prob_kernel[entry.path]
+            pairs += [(state["spp_prob_kernel"], prob), (entry.layer.kernel_mask, prob < 1.0)]
             if "spp_score_kernel" in state:
-                state["spp_score_kernel"].assign(run.score_kernel[entry.path].astype("float32"))
-            pruner.set_kernel_keep(entry, run.prob_kernel[entry.path] < 1.0)
+                pairs.append((state["spp_score_kernel"], run.score_kernel[entry.path]))
+        run.assign("state", [(v, x) for v, x in pairs if v is not None])
 
     def _write_samples(self, pruner: Pruner, run: _RunState, step: int) -> None:
         """Draw ``m ~ Bernoulli(1 - p)`` for every unfinished layer (Monte Carlo step).
@@ -330,12 +349,13 @@ class StructuredProbabilisticPruning(PruningMethod):
                 sample[units] = p < 1.0
             else:
                 sample[units] = (draw >= p) & (p < 1.0)
+        pairs = []
         for entry in pruner.entries:
             state = entry.layer.state
             if "spp_sample_out" in state:
-                state["spp_sample_out"].assign(pruner.graph.keep_mask(sample, entry.output_layout))
+                pairs.append((state["spp_sample_out"], pruner.graph.keep_mask(sample, entry.output_layout)))
             if "spp_sample_in" in state:
-                state["spp_sample_in"].assign(pruner.graph.keep_mask(sample, entry.input_layout))
+                pairs.append((state["spp_sample_in"], pruner.graph.keep_mask(sample, entry.input_layout)))
         for entry in pruner.kernel_entries:
             p = run.prob_kernel[entry.path]
             draw = rng.random(p.shape)
@@ -343,7 +363,8 @@ class StructuredProbabilisticPruning(PruningMethod):
                 keep = p < 1.0
             else:
                 keep = (draw >= p) & (p < 1.0)
-            entry.layer.state["spp_sample_kernel"].assign(keep.astype("float32"))
+            pairs.append((entry.layer.state["spp_sample_kernel"], keep))
+        run.assign("samples", pairs)
 
     def _finished(self, pruner, group, p, run, step) -> bool:
         if run.flops_done:
