@@ -129,10 +129,12 @@ def l1_sparsity_for_flops(dense: keras.Model, target_flops: float, round_to: int
 
     low, high = 0.0, 0.99
     best = (abs(flops_at(low) - target_flops), low)
-    for _ in range(14):
+    for _ in range(12):
         mid = (low + high) / 2
         flops = flops_at(mid)
         best = min(best, (abs(flops - target_flops), mid))
+        if best[0] <= 0.005 * target_flops:
+            break
         if flops > target_flops:
             low = mid
         else:

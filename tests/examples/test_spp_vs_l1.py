@@ -20,7 +20,7 @@ def test_spp_vs_l1_compares_at_the_same_flops(tmp_path, monkeypatch):
     spec.loader.exec_module(example)
     result = example.main([
         "--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
-        "--A", "0.3", "--latency-rounds", "2", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
+        "--batch-size", "32", "--A", "0.5", "--latency-rounds", "2", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
         "--verbose", "0",
     ])
     rows = result["rows"]
@@ -33,6 +33,6 @@ def test_spp_vs_l1_compares_at_the_same_flops(tmp_path, monkeypatch):
         assert rows[name]["latency_ms"] > 0 and rows[name]["tflite_kb"] < rows["dense"]["tflite_kb"]
         assert abs(rows[name]["tflite_accuracy"] - rows[name]["accuracy"]) < 0.01
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["settings"]["A"] == 0.3
+    assert saved["settings"]["A"] == 0.5
     assert "| spp |" in (tmp_path / "results.md").read_text()
     sys.modules.pop("_common", None)

@@ -19,6 +19,7 @@ def _state(model, name, key):
 
 def _prune(model, **kwargs):
     kwargs.setdefault("sparsity", 0.5)
+    kwargs.setdefault("round_to", None)
     return tfprune.prune(model, "spp", **kwargs)
 
 
