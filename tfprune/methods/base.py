@@ -14,7 +14,10 @@ methods need (see research/methods-spec.md):
 * :meth:`PruningMethod.penalty` adds a loss term from inside the wrapper
   (StructADMM's ``rho/2 ||W - Z + U||^2``) without touching ``compile``;
 * :meth:`PruningMethod.num_to_prune` turns a target sparsity into a count
-  (fuzzy pruning overrides it to let an alpha-cut decide).
+  (fuzzy pruning overrides it to let an alpha-cut decide);
+* :meth:`PruningMethod.epoch_logs` returns scalars for the epoch logs
+  (TensorBoard), :meth:`PruningMethod.default_schedule` a schedule for
+  ``prune`` calls without ``sparsity``/``schedule``.
 
 Methods are Keras-serializable objects whose config is stored in the wrappers.
 """
@@ -106,6 +109,22 @@ class PruningMethod:
     def on_epoch_end(self, pruner: Pruner, epoch: int) -> None:
         """Hook for methods with per-epoch updates (default: nothing)."""
         del pruner, epoch
+
+    def epoch_logs(self, pruner: Pruner) -> dict[str, float]:
+        """Scalars :class:`tfprune.UpdatePruning` adds to the epoch logs (default: none).
+
+        ``keras.callbacks.TensorBoard`` (placed after ``UpdatePruning`` in
+        the callbacks) writes them as scalars.
+        """
+        del pruner
+        return {}
+
+    def default_schedule(self) -> Any:
+        """Schedule used when ``prune`` gets neither ``sparsity`` nor ``schedule``.
+
+        None (the default) means the method needs one of them.
+        """
+        return None
 
     def get_config(self) -> dict[str, Any]:
         return {}
