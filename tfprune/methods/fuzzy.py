@@ -16,7 +16,8 @@ scheme below are the spec's [DEFAULT] proposal, not the paper's:
   per-weight mean ``|w|`` of every filter slice of a coupled group, summed)
   divided by its maximum over the group's still-kept filters, so ``s`` is in
   ``[0, 1]`` (the spec's per-layer normalised L1 norm; for a group coupled
-  by a residual ``Add`` the normalisation is per group);
+  by a residual ``Add`` the normalisation is per group); ``normalization=
+  "minmax"`` is an option of this library;
 * ``mu_I = Ramp(0.1, 0.5, increasing=True)``,
   ``mu_U = Ramp(0.1, 0.5, increasing=False)``, two independent objects (see
   :mod:`tfprune.criteria.fuzzy`; Gaussian and sigmoid shapes, or quantile
@@ -116,6 +117,12 @@ class FuzzyPruning(PruningMethod):
             or an absolute count (a number ``> 1``); None: no target.
         stop_when_empty: stop for good at the first pruning step where no
             group has a filter in the cut.
+        normalization: ``"max"`` (the spec's default: ``s / max s``) or
+            ``"minmax"`` (``(s - min s) / (max s - min s)``, a choice of this
+            library: it spreads the scores of a trained layer, whose filter
+            norms are often all within a factor 1.5 of each other, over
+            ``[0, 1]``, so that fixed breakpoints see the *shape* of the
+            distribution), over the group's kept filters.
         ord: 1 (L1 score, the default) or 2.
         history_size: pruning steps recorded per group (the last ones).
     """
@@ -130,6 +137,7 @@ class FuzzyPruning(PruningMethod):
         max_sparsity: float | None = None,
         target_flops: float | None = None,
         stop_when_empty: bool = True,
+        normalization: str = "max",
         ord: int = 1,
         history_size: int = 64,
     ):
@@ -160,6 +168,10 @@ class FuzzyPruning(PruningMethod):
             msg = f"Argument `stop_when_empty` must be True or False. Received: {stop_when_empty!r}."
             raise errors.PruningArgumentError(msg)
         self.stop_when_empty = stop_when_empty
+        if normalization not in ("max", "minmax"):
+            msg = f'Argument `normalization` must be "max" or "minmax". Received: {normalization!r}.'
+            raise errors.PruningArgumentError(msg)
+        self.normalization = normalization
         self._magnitude = MagnitudePruning(ord)
         self.ord = ord
         if isinstance(history_size, bool) or not isinstance(history_size, numbers.Integral) or history_size < 1:
@@ -186,12 +198,18 @@ class FuzzyPruning(PruningMethod):
         unimportant = fz.alpha_cut(mu_u, self.alpha)
         return {"important": important, "unimportant": unimportant, "cut": unimportant & ~important}
 
-    @staticmethod
-    def normalise(scores: np.ndarray) -> np.ndarray:
-        """``scores / max(scores)`` (all zeros if the maximum is 0)."""
+    def normalise(self, scores: np.ndarray) -> np.ndarray:
+        """Scores in ``[0, 1]``: ``s / max s`` or ``(s - min s) / (max s - min s)``.
+
+        All ones (nothing unimportant) when the scores cannot be normalised
+        (a maximum of 0, or all equal with ``"minmax"``).
+        """
         scores = np.asarray(scores, dtype=np.float64)
-        top = scores.max() if scores.size else 0.0
-        return scores / top if top > 0 else np.zeros_like(scores)
+        if scores.size == 0:
+            return scores
+        low = scores.min() if self.normalization == "minmax" else 0.0
+        span = scores.max() - low
+        return (scores - low) / span if span > 0 else np.ones_like(scores)
 
     def limit(
         self, num_channels: int, kept: int, in_cut: int, sparsity: float, round_to: int | None
@@ -406,6 +424,7 @@ class FuzzyPruning(PruningMethod):
             "max_sparsity": self.max_sparsity,
             "target_flops": self.target_flops,
             "stop_when_empty": self.stop_when_empty,
+            "normalization": self.normalization,
             "ord": self.ord,
             "history_size": self.history_size,
         }
