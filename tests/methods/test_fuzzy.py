@@ -27,9 +27,10 @@ def _inner_keep(model):
     return model.get_layer("inner").output_mask.numpy().astype(bool)
 
 
-def _expected_cut(scales, a=0.1, b=0.5, alpha=0.9, alpha_importance=0.1):
+def _expected_cut(scales, a=0.1, b=0.5, alpha=0.9, alpha_importance=0.1, minmax=False):
     """The reconstructed rule written out independently of the library."""
-    s = np.asarray(scales, float) / np.max(scales)
+    s = np.asarray(scales, float)
+    s = (s - s.min()) / (s.max() - s.min()) if minmax else s / s.max()
     mu_i = np.clip((s - a) / (b - a), 0, 1)
     mu_u = np.clip((b - s) / (b - a), 0, 1)
     return (mu_u >= alpha) & ~(mu_i >= alpha_importance)
@@ -74,6 +75,21 @@ def test_uniform_scores_prune_only_the_low_tail_and_equal_scores_nothing():
     assert _inner_keep(pruned).all()
     # No group had a filter in the cut: pruning stops for good.
     assert pruner.method.stopped(pruner)
+
+
+def test_minmax_normalization_sees_the_shape_of_a_tight_distribution():
+    # A trained layer: every norm within 0.7..1.0 of the largest, a low tail of three.
+    tight = np.array([0.70, 0.71, 0.73] + list(np.linspace(0.9, 1.0, 13)))
+    model = _with_filter_scales(tight)
+    by_max = tfprune.prune(model, "fuzzy", schedule=_interval(), round_to=None)
+    tfprune.Pruner(by_max).step(0)
+    assert _inner_keep(by_max).all()  # s / max s >= 0.7: nothing is unimportant
+
+    by_range = tfprune.prune(model, "fuzzy", schedule=_interval(), round_to=None, normalization="minmax")
+    tfprune.Pruner(by_range).step(0)
+    cut = _expected_cut(tight, minmax=True)
+    assert cut.sum() == 3
+    np.testing.assert_array_equal(~_inner_keep(by_range), cut)
 
 
 def test_safety_limits():
@@ -249,6 +265,7 @@ def test_default_schedule_and_slim_match_the_masked_model(batch):
         ({"max_sparsity": 1.0}, "max_sparsity"),
         ({"target_flops": -3}, "target_flops"),
         ({"history_size": 0}, "history_size"),
+        ({"normalization": "l2"}, "normalization"),
     ],
 )
 def test_bad_options_are_clear_errors(residual_cnn, options, match):
