@@ -46,7 +46,10 @@ IMBALANCED = [0.01, 0.02, 0.03, 0.01, 0.02] + [1.0, 0.9, 0.95, 0.85, 1.0, 0.9, 0
 def test_imbalanced_scores_prune_what_the_cut_says_not_a_fixed_ratio():
     model = _with_filter_scales(IMBALANCED)
     fuzzy = tfprune.prune(model, "fuzzy", schedule=_interval(max_sparsity=0.5), round_to=None)
-    tfprune.Pruner(fuzzy).step(0)
+    pruner = tfprune.Pruner(fuzzy)
+    inner = next(g for g in pruner.active_groups if g.id == "inner")
+    assert pruner.method.num_to_prune(pruner, inner, 0.5) == 5
+    pruner.step(0)
     l1 = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
     tfprune.Pruner(l1).step(0)
 
