@@ -20,9 +20,14 @@ class UpdatePruning(keras.callbacks.Callback):
     pruned model without this callback raises
     :class:`tfprune.errors.MissingCallbackError`.
 
+    At the end of every epoch the pruned fraction is added to the epoch logs
+    as ``pruned_fraction``, with the method's own scalars
+    (:meth:`~tfprune.methods.PruningMethod.epoch_logs`, e.g. the fuzzy
+    method's per-group set sizes); ``keras.callbacks.TensorBoard`` placed
+    after this callback writes them.
+
     Args:
-        verbose: 1 prints the pruned fraction at the end of every epoch and
-            adds it to the epoch logs as ``pruned_fraction``.
+        verbose: 1 prints these values at the end of every epoch.
     """
 
     def __init__(self, verbose: int = 0):
@@ -44,10 +49,14 @@ class UpdatePruning(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.pruner.method.on_epoch_end(self.pruner, epoch)
         fraction = self.pruner.pruned_fraction()
+        extra = self.pruner.method.epoch_logs(self.pruner)
         if logs is not None:
             logs["pruned_fraction"] = fraction
+            logs.update(extra)
         if self.verbose:
             print(f"tfprune: epoch {epoch + 1}: {fraction:.1%} of prunable channels masked")
+            for name, value in extra.items():
+                print(f"tfprune:   {name} = {value:g}")
 
     def on_train_end(self, logs=None):
         if self.pruner is not None:

@@ -101,6 +101,10 @@ class Pruner:
         """The schedule that drives ``group``."""
         return self._schedules[group.id]
 
+    def owner(self, group: ChannelGroup) -> PruningWrapper:
+        """The wrapper whose ``spec`` holds the group's schedule (its first producer)."""
+        return self._entry_by_path[_owner_path(group.id)].layer
+
     def group_keep(self, group: ChannelGroup) -> np.ndarray:
         """Copy of the keep flags of the group's units (local order)."""
         return self.keep[np.array(group.units, dtype=np.int64)].copy()

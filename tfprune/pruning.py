@@ -46,14 +46,18 @@ def prune(
     Args:
         model: a built Functional or Sequential Keras 3 model. It is not
             modified.
-        method: ``"l1"`` (Li et al. 2017), ``"l2"``, or a
+        method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fuzzy"`` (Zhao et
+            al. 2019, reconstructed; see tfprune.methods.FuzzyPruning), or a
             :class:`tfprune.methods.PruningMethod`.
         sparsity: fraction of channels to remove from every group, in [0, 1),
             applied at the first training step; or ``{layer_name: fraction}``
-            to prune only the groups produced by those layers.
+            to prune only the groups produced by those layers. For methods
+            that decide the count themselves (``"fuzzy"``) it is an upper
+            bound.
         schedule: instead of ``sparsity``: a :class:`PruningSchedule` (or a
             tfmot ``PolynomialDecay``/``ConstantSparsity``), or
-            ``{layer_name: schedule}``.
+            ``{layer_name: schedule}``. Methods with a default schedule
+            (``"fuzzy"``) need neither argument.
         granularity: what one pruned unit is (each method lists the ones
             it supports in ``method.granularities``):
 
@@ -115,6 +119,8 @@ def prune(
         msg = f"Argument `seed` must be an int or None. Received: seed={seed!r}."
         raise errors.PruningArgumentError(msg)
     exclude = _check_exclude(model, exclude)
+    if sparsity is None and schedule is None:
+        schedule = method_obj.default_schedule()
     per_layer = _schedules_argument(sparsity, schedule, method_obj)
 
     graph = ChannelGraph.build(model, exclude=exclude)

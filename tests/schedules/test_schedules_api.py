@@ -12,6 +12,7 @@ from tfprune import errors, schedules
 def test_all_exports():
     assert sorted(schedules.__all__) == [
         "ConstantSparsity",
+        "IntervalSchedule",
         "PolynomialDecay",
         "PruningSchedule",
         "deserialize",

@@ -7,10 +7,12 @@ from typing import Any
 
 from tfprune import errors
 from tfprune.methods.base import PruningMethod, kept_count
+from tfprune.methods.fuzzy import FuzzyPruning
 from tfprune.methods.magnitude import MagnitudePruning
 from tfprune.methods.spp import StructuredProbabilisticPruning, spp_increment, spp_update
 
 __all__ = [
+    "FuzzyPruning",
     "MagnitudePruning",
     "PruningMethod",
     "StructuredProbabilisticPruning",
@@ -26,6 +28,7 @@ _FACTORIES: dict[str, tuple[type[PruningMethod], dict[str, Any]]] = {
     "l1": (MagnitudePruning, {"ord": 1}),
     "l2": (MagnitudePruning, {"ord": 2}),
     "spp": (StructuredProbabilisticPruning, {}),
+    "fuzzy": (FuzzyPruning, {}),
 }
 
 

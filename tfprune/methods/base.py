@@ -16,7 +16,10 @@ methods need (see research/methods-spec.md):
 * :meth:`PruningMethod.penalty` adds a loss term from inside the wrapper
   (StructADMM's ``rho/2 ||W - Z + U||^2``) without touching ``compile``;
 * :meth:`PruningMethod.num_to_prune` turns a target sparsity into a count
-  (fuzzy pruning overrides it to let an alpha-cut decide).
+  (fuzzy pruning overrides it to let an alpha-cut decide);
+* :meth:`PruningMethod.epoch_logs` returns scalars for the epoch logs
+  (TensorBoard), :meth:`PruningMethod.default_schedule` a schedule for
+  ``prune`` calls without ``sparsity``/``schedule``.
 
 Methods are Keras-serializable objects whose config is stored in the wrappers.
 """
@@ -60,12 +63,16 @@ class PruningMethod:
 
     granularities: tuple[str, ...] = ("filter",)
 
-    def default_schedule(self, sparsity: float) -> PruningSchedule:
-        """The schedule ``prune(model, method, sparsity=s)`` uses: ``s`` at once.
+    def default_schedule(self, sparsity: float | None = None) -> PruningSchedule | None:
+        """The schedule ``prune`` uses when given ``sparsity=s`` (or nothing).
 
-        ``ConstantSparsity(s, begin_step=0, end_step=-1, frequency=1)``: the
-        target is re-checked at every step from the first one.
+        With ``s``: ``ConstantSparsity(s, begin_step=0, end_step=-1,
+        frequency=1)``, i.e. the target is re-checked at every step from the
+        first one. Without: None, meaning the method needs ``sparsity`` or
+        ``schedule`` (methods that decide the count themselves override it).
         """
+        if sparsity is None:
+            return None
         from tfprune.schedules import ConstantSparsity
 
         return ConstantSparsity(sparsity, begin_step=0, end_step=-1, frequency=1)
@@ -166,6 +173,15 @@ class PruningMethod:
     def on_epoch_end(self, pruner: Pruner, epoch: int) -> None:
         """Hook for methods with per-epoch updates (default: nothing)."""
         del pruner, epoch
+
+    def epoch_logs(self, pruner: Pruner) -> dict[str, float]:
+        """Scalars :class:`tfprune.UpdatePruning` adds to the epoch logs (default: none).
+
+        ``keras.callbacks.TensorBoard`` (placed after ``UpdatePruning`` in
+        the callbacks) writes them as scalars.
+        """
+        del pruner
+        return {}
 
     def get_config(self) -> dict[str, Any]:
         return {}

@@ -213,8 +213,10 @@ class StructuredProbabilisticPruning(PruningMethod):
         self._magnitude = MagnitudePruning(ord=1)
 
     # Construction -----------------------------------------------------------
-    def default_schedule(self, sparsity: float) -> schedules_lib.PruningSchedule:
+    def default_schedule(self, sparsity: float | None = None) -> schedules_lib.PruningSchedule | None:
         """Update towards ``sparsity`` every ``interval`` steps from step 0."""
+        if sparsity is None:
+            return None
         return schedules_lib.ConstantSparsity(sparsity, begin_step=0, end_step=-1, frequency=self.interval)
 
     def state_spec(self, wrapper):

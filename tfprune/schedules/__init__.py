@@ -16,10 +16,12 @@ import keras
 from tfprune import errors
 from tfprune.schedules.base import PruningSchedule
 from tfprune.schedules.constant import ConstantSparsity
+from tfprune.schedules.interval import IntervalSchedule
 from tfprune.schedules.polynomial import PolynomialDecay
 
 __all__ = [
     "ConstantSparsity",
+    "IntervalSchedule",
     "PolynomialDecay",
     "PruningSchedule",
     "deserialize",
