@@ -387,6 +387,32 @@ class StructuredProbabilisticPruning(PruningMethod):
             run.dense_flops = metrics.count_flops(pruner.model)
         return metrics.count_flops(pruner.model, effective=True) <= self.target_flops * run.dense_flops
 
+    def epoch_logs(self, pruner: Pruner) -> dict[str, float]:
+        """Progress scalars: removed fraction, mean ``p``, FLOPs ratio.
+
+        The FLOPs ratio is ``count_flops(effective=True) / count_flops`` of
+        the deterministic masks; with column granularity it is named
+        ``spp/flops_ratio_theoretical``, since zeroed columns only save time
+        with an im2col-gather kernel, which LiteRT does not have.
+        """
+        from tfprune import metrics
+
+        run = self._run_state(pruner)
+        probs = [run.prob_units[np.asarray(g.units, dtype=np.int64)] for g in pruner.active_groups]
+        probs += [p.reshape(-1) for p in run.prob_kernel.values()]
+        if not probs:
+            return {}
+        p = np.concatenate(probs)
+        if run.dense_flops is None:
+            run.dense_flops = metrics.count_flops(pruner.model)
+        ratio = metrics.count_flops(pruner.model, effective=True) / run.dense_flops
+        name = "spp/flops_ratio_theoretical" if pruner.kernel_entries else "spp/flops_ratio"
+        return {
+            "spp/removed_fraction": float((p >= 1.0).mean()),
+            "spp/mean_probability": float(p.mean()),
+            name: float(ratio),
+        }
+
     def get_config(self) -> dict[str, Any]:
         return {
             "A": self.A,
