@@ -131,8 +131,8 @@ class LinearReplaceable(PruningMethod):
     def _problem(self, pruner, group):
         """Regression rows, compensated kernel and bookkeeping for ``group``."""
         info = self._layout(pruner, group)
-        conv = pruner._entry_by_path[info["conv"]].layer
-        other = pruner._entry_by_path[info["other"]].layer
+        conv = pruner.layer(info["conv"])
+        other = pruner.layer(info["other"])
         w = _numpy(_variable(conv, "kernel"))
         k = _numpy(_variable(other, "kernel"))
         if info["mode"] == "filters":
