@@ -192,7 +192,8 @@ def run(
     Returns:
         The wrapped model with ``P``/``Q`` and masks; ``tfprune.slim(result)``
         is the physically smaller plain model (``P``/``Q`` kept and counted in
-        ``tfprune.count_flops``).
+        ``tfprune.count_flops``). Compile it before training it further
+        (with :class:`tfprune.UpdatePruning`).
     """
     ratio = _validation.check_fraction("ratio", ratio)
     if steps_per_layer != 0:
