@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tfprune import errors, graph, methods, schedules
 from tfprune.callbacks import UpdatePruning
+from tfprune.distill import Distiller
 from tfprune.convert import PrunePlan, make_plan, slim, strip_pruning
 from tfprune.export import benchmark_tflite, compare_latency, export_tflite, run_tflite
 from tfprune.graph import ChannelGraph, register_rule
@@ -18,10 +19,13 @@ from tfprune.metrics import count_flops, count_params
 from tfprune.pruner import Pruner
 from tfprune.pruning import prune
 
+from tfprune import lrf  # noqa: E402  (uses the modules above)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "ChannelGraph",
+    "Distiller",
     "PrunePlan",
     "Pruner",
     "PruningWrapper",
@@ -33,6 +37,7 @@ __all__ = [
     "errors",
     "export_tflite",
     "graph",
+    "lrf",
     "make_plan",
     "methods",
     "prune",

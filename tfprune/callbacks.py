@@ -15,6 +15,9 @@ class UpdatePruning(keras.callbacks.Callback):
 
         pruned.fit(ds, epochs=3, callbacks=[tfprune.UpdatePruning()])
 
+    The model passed to ``fit`` may also be a training wrapper whose
+    ``tfprune_target`` attribute is the pruned model (:class:`tfprune.Distiller`).
+
     The step is read from the optimizer, so resuming from a saved model (or a
     second ``fit`` call) continues the schedule where it stopped. Training a
     pruned model without this callback raises
@@ -39,7 +42,8 @@ class UpdatePruning(keras.callbacks.Callback):
         if getattr(self.model, "optimizer", None) is None:
             msg = "UpdatePruning needs a compiled model: call model.compile(...) before fit."
             raise errors.PruningArgumentError(msg)
-        self.pruner = Pruner(self.model)
+        # A training wrapper (e.g. tfprune.Distiller) names the pruned model.
+        self.pruner = Pruner(getattr(self.model, "tfprune_target", self.model))
         self.pruner.set_callback_active(True)
 
     def on_train_batch_begin(self, batch, logs=None):

@@ -148,6 +148,10 @@ class Pruner:
         in_group = np.isin(units, np.array(group.units, dtype=np.int64))
         return np.where(in_group, local, -1)
 
+    def layer(self, layer_path: str) -> keras.layers.Layer:
+        """The (possibly wrapped) layer at ``layer_path``."""
+        return self._entry_by_path[layer_path].layer
+
     def weight_value(self, layer_path: str, weight: str) -> np.ndarray:
         """Current value of a weight of a (wrapped) layer, as NumPy."""
         layer = self._entry_by_path[layer_path].layer

@@ -8,6 +8,7 @@ from typing import Any
 from tfprune import errors
 from tfprune.methods.base import PruningMethod, kept_count
 from tfprune.methods.fuzzy import FuzzyPruning
+from tfprune.methods.lrf import LinearReplaceable
 from tfprune.methods.magnitude import MagnitudePruning
 from tfprune.methods.spp import StructuredProbabilisticPruning, spp_increment, spp_update
 
@@ -17,6 +18,7 @@ __all__ = [
     "PruningMethod",
     "StructuredProbabilisticPruning",
     "get",
+    "LinearReplaceable",
     "kept_count",
     "spp_increment",
     "spp_update",
@@ -29,6 +31,7 @@ _FACTORIES: dict[str, tuple[type[PruningMethod], dict[str, Any]]] = {
     "l2": (MagnitudePruning, {"ord": 2}),
     "spp": (StructuredProbabilisticPruning, {}),
     "fuzzy": (FuzzyPruning, {}),
+    "lrf": (LinearReplaceable, {}),
 }
 
 

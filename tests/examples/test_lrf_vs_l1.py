@@ -1,0 +1,32 @@
+"""examples/lrf_vs_l1.py end to end on a small slice of real MNIST."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import pytest
+
+EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "lrf_vs_l1.py"
+
+
+@pytest.mark.slow
+def test_lrf_vs_l1_runs_and_matches_flops(tmp_path):
+    spec = importlib.util.spec_from_file_location("tfprune_lrf_vs_l1", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    result = example.main(
+        ["--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
+         "--phase-steps", "0", "--latency-rounds", "1", "--out", str(tmp_path / "out"),
+         "--cache", str(tmp_path / "cache"), "--verbose", "0"]
+    )
+    rows = result["rows"]
+    lrf, l1, dense = rows["lrf"], rows["l1"], rows["dense"]
+    # p = 0.5 of filters and inputs of 6 of the 7 3x3 convs, with P and Q counted.
+    assert 0.3 < lrf["flops"] / dense["flops"] < 0.5
+    assert abs(l1["flops"] - lrf["flops"]) / lrf["flops"] < 0.1
+    assert lrf["max_abs_diff_slim_vs_masked"] < 1e-4
+    assert abs(lrf["tflite_accuracy"] - lrf["accuracy"]) < 0.01
+    assert result["settings"]["convs"][0] == "s1b1_conv1"
+    for name in ("lrf.keras", "lrf.tflite", "l1.tflite", "results.json", "results.md"):
+        assert (tmp_path / "out" / name).is_file()

@@ -1,0 +1,131 @@
+"""LinearReplaceable: greedy removal with Weights Compensation on P-W-Q chains."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from testing_models import compile_for_test, dataset
+
+import tfprune
+from tfprune import errors, lrf
+from tfprune.methods.lrf import LinearReplaceable, lrf_count
+
+
+def _relative(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def _make_dependent(model, part):
+    """Make one slice of conv `inner` an exact combination of three others."""
+    conv = model.get_layer("inner")
+    kernel = np.array(conv.kernel)
+    if part == "filters":
+        kernel[..., 5] = 0.5 * kernel[..., 0] - 2.0 * kernel[..., 1] + kernel[..., 7]
+    else:
+        kernel[:, :, 3, :] = 1.5 * kernel[:, :, 0, :] - kernel[:, :, 2, :] + 0.5 * kernel[:, :, 6, :]
+    conv.kernel.assign(kernel)
+    return {0, 1, 5, 7} if part == "filters" else {0, 2, 3, 6}
+
+
+@pytest.mark.parametrize("part", ["filters", "inputs"])
+def test_exact_combination_removed_with_compensation_keeps_output(residual_cnn, batch, part):
+    x, _ = batch
+    model_pq = lrf.insert_pq(residual_cnn)
+    dependent = _make_dependent(model_pq, part)
+    before = model_pq.predict(x, verbose=0)
+
+    pruned = lrf.wrap(model_pq, round_to=1)
+    channels = 16 if part == "filters" else 8
+    removed = lrf.prune_layer(pruned, "inner", 1.0 / channels, part)
+    assert len(removed) == 1
+    assert removed[0]["residual"] < 1e-5
+    pruner = tfprune.Pruner(pruned)
+    unit = removed[0]["unit"]
+    assert unit in dependent
+    after = pruned.predict(x, verbose=0)
+    assert _relative(after, before) <= 1e-5
+    # ... and slim removes it physically with the same outputs.
+    small = tfprune.slim(pruned)
+    assert _relative(small.predict(x, verbose=0), before) <= 1e-5
+    assert pruner.pruned_fraction() > 0
+
+    # The same removal without compensation changes the output measurably.
+    plain = lrf.wrap(model_pq, round_to=1)
+    plain_pruner = tfprune.Pruner(plain)
+    group = next(g for g in plain_pruner.active_groups if g.num_channels == channels
+                 and any(p.endswith("inner" if part == "filters" else "inner_lrf_p")
+                         for p, _, _ in plain_pruner.group_slices(g, "filter")))
+    keep = plain_pruner.group_keep(group)
+    keep[unit] = False
+    plain_pruner.set_group_keep(group, keep)
+    plain_pruner.write_masks()
+    # (100x the 1e-5 bound; the residual stream dilutes one channel of `inner`.)
+    assert _relative(plain.predict(x, verbose=0), before) > 1e-3
+
+
+def test_scores_are_residual_times_consumer_norm(residual_cnn):
+    pruned = lrf.wrap(lrf.insert_pq(residual_cnn), round_to=1)
+    q = pruned.get_layer("inner_lrf_q").layer
+    q_kernel = np.array(q.kernel)
+    q_kernel[0, 0, 3, :] *= 4.0  # channel 3 now matters 4x more downstream
+    q.kernel.assign(q_kernel)
+    pruner = tfprune.Pruner(pruned)
+    group = next(g for g in pruner.active_groups if "inner_lrf_q" in g.layers)
+    scores = pruner.method.scores(pruner, group)
+    w = np.array(pruned.get_layer("inner").layer.kernel)
+    filters = np.moveaxis(w, -1, 0).reshape(16, -1)
+    _, residuals = tfprune.criteria.linear_replaceability.leave_one_out_direct(filters)
+    np.testing.assert_allclose(scores, residuals * np.linalg.norm(q_kernel[0, 0], axis=1), rtol=1e-6)
+
+
+def test_counts_follow_the_authors_code():
+    assert lrf_count(16, 0.5) == 8
+    assert lrf_count(2, 0.9) == 1  # at least one channel is kept
+    assert lrf_count(16, 0.6) == 10
+    assert lrf_count(16, 0.6, round_to=4) == 8  # keep 6 -> 8 with round_to=4
+    assert lrf_count(10, 0.0) == 0
+
+
+def test_prune_layer_removes_until_ratio_and_masks_match(residual_cnn):
+    pruned = lrf.wrap(lrf.insert_pq(residual_cnn), round_to=1)
+    assert len(lrf.prune_layer(pruned, "inner", 0.5, "filters")) == 8
+    assert lrf.prune_layer(pruned, "inner", 0.5, "filters") == []  # already there
+    assert len(lrf.prune_layer(pruned, "inner", 0.75, "filters")) == 4
+    mask = np.array(pruned.get_layer("inner").output_mask)
+    assert mask.sum() == 4
+    np.testing.assert_array_equal(np.array(pruned.get_layer("inner_lrf_q").input_mask), mask)
+
+
+def test_in_fit_schedule_removes_one_at_a_time(residual_cnn, batch):
+    model_pq = lrf.insert_pq(residual_cnn)
+    method = LinearReplaceable(lrf.wrapped_convs(model_pq))
+    pruned = tfprune.prune(model_pq, method, sparsity={"outer": 0.5}, round_to=1)
+    compile_for_test(pruned)
+    x, y = batch
+    pruned.fit(dataset(x, y), epochs=1, verbose=0, callbacks=[tfprune.UpdatePruning()])
+    assert np.array(pruned.get_layer("outer").output_mask).sum() == 4
+    # By name, through prune(**method_options).
+    again = tfprune.prune(model_pq, "lrf", convs=["inner", "outer"], sparsity={"inner": 0.25}, round_to=1)
+    assert isinstance(tfprune.Pruner(again).method, LinearReplaceable)
+
+
+def test_method_config_round_trips_and_reloads(residual_cnn, tmp_path, batch):
+    pruned = lrf.wrap(lrf.insert_pq(residual_cnn), round_to=1)
+    lrf.prune_layer(pruned, "outer", 0.5, "inputs")
+    path = tmp_path / "lrf.keras"
+    pruned.save(path)
+    loaded = keras.saving.load_model(path)
+    pruner = tfprune.Pruner(loaded)
+    assert pruner.method.get_config() == {"convs": ["inner", "outer"]}
+    x, _ = batch
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), pruned.predict(x, verbose=0), atol=1e-6)
+    assert len(lrf.prune_layer(loaded, "outer", 0.75, "inputs")) == 4
+
+
+def test_groups_outside_pq_chains_raise(residual_cnn):
+    model_pq = lrf.insert_pq(residual_cnn)
+    pruned = tfprune.prune(model_pq, "lrf", convs=["inner", "outer"], sparsity={"stem": 0.5})
+    pruner = tfprune.Pruner(pruned)
+    with pytest.raises(errors.PruningArgumentError, match="insert_pq"):
+        pruner.step(0)

@@ -1,0 +1,215 @@
+"""LRF: remove linearly replaceable channels one at a time, with compensation.
+
+Joo, Yi, Baek, Kim, "Linearly Replaceable Filters for Deep Network Channel
+Pruning", AAAI 2021; the authors' ``main_pruning.py`` (methods-spec.md,
+section 2). It acts on a model prepared by :func:`tfprune.lrf.insert_pq`,
+where every wrapped KxK conv ``W`` sits in the linear chain
+
+    x -> P (1x1, no bias) -> W (KxK, no bias) -> Q (1x1) -> BN -> ReLU ...
+
+so ``W``'s output channels form a channel group shared only with ``Q``'s
+input rows, and ``W``'s input channels a group shared only with ``P``'s
+filters. For a group the method:
+
+* **filters of W** (group produced by ``W``): regresses each kept filter
+  ``w_i`` on the other kept filters (least squares, no intercept), scores
+  ``s_i = ||eps_i|| ||Q[:, i]||`` (``Q[:, i]`` = ``Q_kernel[0, 0, i, :]``),
+  removes ``i* = argmin s`` and compensates ``Q[:, j] += lambda_j Q[:, i*]``;
+* **input channels of W** (group produced by ``P``): regresses each kept
+  input slice ``v_c = W[:, :, c, :]`` on the others, scores
+  ``s_c = ||eps_c|| ||P[c, :]||`` (``P_kernel[0, 0, :, c]``), removes
+  ``c* = argmin s`` and compensates ``P[j, :] += lambda_j P[c*, :]``.
+
+Every removal is one step: the scores are recomputed after each one
+(one Gram inverse per step, :mod:`tfprune.criteria.linear_replaceability`).
+Removed channels are *masked* (the wrappers' masks); :func:`tfprune.slim`
+deletes them. The regression only sees kept channels (kept input channels of
+``W`` for filters, kept filters for input slices).
+
+The per-layer count follows the authors' code: ``n = min(C - 1, round(p C))``
+channels are removed from a group of ``C`` (with ``round_to``, the kept count
+``C - n`` is then rounded to a multiple of it).
+
+Inside ``fit`` (``tfprune.prune(model_pq, "lrf", convs=[...], schedule=...)``)
+the removals a schedule asks for at a step are done one at a time with
+compensation; :func:`tfprune.lrf.run` drives the paper's layer-by-layer
+procedure instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from tfprune import errors
+from tfprune.criteria import linear_replaceability as lr
+from tfprune.graph import rules as rules_lib
+from tfprune.methods.base import PruningMethod
+
+P_SUFFIX = "_lrf_p"
+Q_SUFFIX = "_lrf_q"
+
+
+def p_name(conv: str) -> str:
+    """Name of the 1x1 layer ``P`` inserted before conv ``conv``."""
+    return conv + P_SUFFIX
+
+
+def q_name(conv: str) -> str:
+    """Name of the 1x1 layer ``Q`` inserted after conv ``conv``."""
+    return conv + Q_SUFFIX
+
+
+def lrf_count(num_channels: int, ratio: float, round_to: int | None = None) -> int:
+    """Channels LRF removes from ``num_channels`` at ``ratio``.
+
+    ``min(C - 1, round(p C))`` as in the authors' code; with ``round_to`` the
+    kept count is rounded to the nearest multiple (at least ``round_to``,
+    at most ``C``).
+    """
+    remove = min(num_channels - 1, int(round(ratio * num_channels)))
+    keep = num_channels - remove
+    if round_to and round_to > 1:
+        keep = min(num_channels, max(round_to, int(round(keep / round_to)) * round_to))
+    return num_channels - keep
+
+
+def _variable(layer, name: str):
+    inner = getattr(layer, "tfprune_wrapped_layer", layer)
+    for variable in inner.weights:
+        if variable.name == name:
+            return variable
+    return None
+
+
+def _numpy(variable) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(variable))
+
+
+def _mask(layer, which: str, size: int) -> np.ndarray:
+    variable = getattr(layer, which, None)
+    return np.ones(size) if variable is None else _numpy(variable)
+
+
+@keras.saving.register_keras_serializable(package="tfprune")
+class LinearReplaceable(PruningMethod):
+    """Linearly replaceable filters with Weights Compensation (LRF).
+
+    Args:
+        convs: names of the KxK convs that :func:`tfprune.lrf.insert_pq`
+            wrapped with ``P``/``Q`` (``{conv}_lrf_p`` and ``{conv}_lrf_q``).
+            Only their two internal channel groups can be pruned.
+    """
+
+    def __init__(self, convs: list[str] | tuple[str, ...] = ()):
+        self.convs = [str(c) for c in convs]
+
+    # Group -> (mode, conv) ---------------------------------------------------
+    def _layout(self, pruner, group) -> dict[str, Any]:
+        producers = pruner.group_slices(group, rules_lib.FILTER)
+        consumers = pruner.group_slices(group, rules_lib.INPUT)
+        names = {path.split("/")[-1]: path for path, _, _ in producers + consumers}
+        for conv in self.convs:
+            if len(producers) != 1 or len(consumers) != 1:
+                break
+            producer = producers[0][0].split("/")[-1]
+            consumer = consumers[0][0].split("/")[-1]
+            if (producer, consumer) == (conv, q_name(conv)):
+                return {"mode": "filters", "conv": names[conv], "other": names[q_name(conv)]}
+            if (producer, consumer) == (p_name(conv), conv):
+                return {"mode": "inputs", "conv": names[conv], "other": names[p_name(conv)]}
+        msg = (
+            f"LRF can only prune the channels between a conv and its inserted "
+            f"1x1 layers P/Q (convs {self.convs}), but group `{group.id}` touches "
+            f"{list(group.layers)}. Prepare the model with tfprune.lrf.insert_pq "
+            "and prune only the groups of the wrapped convs and their P layers."
+        )
+        raise errors.PruningArgumentError(msg)
+
+    def _problem(self, pruner, group):
+        """Regression rows, compensated kernel and bookkeeping for ``group``."""
+        info = self._layout(pruner, group)
+        conv = pruner.layer(info["conv"])
+        other = pruner.layer(info["other"])
+        w = _numpy(_variable(conv, "kernel"))
+        k = _numpy(_variable(other, "kernel"))
+        if info["mode"] == "filters":
+            w_axis, k_axis = -1, -2  # as the conv rule records them
+            kept_in = _mask(conv, "input_mask", w.shape[2]) > 0.5
+            rows = np.moveaxis(w[:, :, kept_in, :], 3, 0)
+            out_mask = _mask(other, "output_mask", k.shape[3])
+            norm_of = lambda pos: np.linalg.norm(k[0, 0, pos, :] * out_mask)  # noqa: E731
+        else:
+            w_axis, k_axis = -2, -1
+            kept_out = _mask(conv, "output_mask", w.shape[3]) > 0.5
+            rows = np.moveaxis(w[:, :, :, kept_out], 2, 0)
+            in_mask = _mask(other, "input_mask", k.shape[2])
+            norm_of = lambda pos: np.linalg.norm(k[0, 0, :, pos] * in_mask)  # noqa: E731
+        w_local = pruner.local_units(group, info["conv"], "kernel", w_axis)
+        k_local = pruner.local_units(group, info["other"], "kernel", k_axis)
+        keep = pruner.group_keep(group)
+        units = np.flatnonzero(keep)
+        w_pos = np.array([np.flatnonzero(w_local == u)[0] for u in units], dtype=np.int64)
+        k_pos = np.array([np.flatnonzero(k_local == u)[0] for u in units], dtype=np.int64)
+        filters = rows[w_pos].reshape(len(units), -1)
+        consumer_norms = np.array([norm_of(p) for p in k_pos])
+        return {
+            **info, "units": units, "filters": filters, "norms": consumer_norms,
+            "k_pos": k_pos, "k_axis": k_axis, "other_layer": other, "kernel": k,
+        }
+
+    # PruningMethod API -------------------------------------------------------
+    def scores(self, pruner, group):
+        """LRF scores ``||eps|| * ||next weights||`` of the kept units (others: inf)."""
+        problem = self._problem(pruner, group)
+        scores = np.full(group.num_channels, np.inf)
+        if len(problem["units"]) >= 2:
+            _, residuals = lr.leave_one_out(problem["filters"])
+            scores[problem["units"]] = lr.replaceability_scores(residuals, problem["norms"])
+        return scores
+
+    def num_to_prune(self, pruner, group, sparsity):
+        return lrf_count(group.num_channels, sparsity, pruner.round_to)
+
+    def remove_one(self, pruner, group) -> dict[str, Any]:
+        """One LRF step on ``group``: score, remove the argmin, compensate.
+
+        Updates the compensated kernel (``Q`` or ``P``) in place and the
+        masks through ``pruner``. Returns ``{"unit", "score", "residual"}``
+        (local unit index of the removed channel).
+        """
+        problem = self._problem(pruner, group)
+        units = problem["units"]
+        if len(units) < 2:
+            msg = f"Group `{group.id}` has {len(units)} kept channel(s); LRF keeps at least one."
+            raise errors.PruningArgumentError(msg)
+        _, residuals = lr.leave_one_out(problem["filters"])
+        scores = lr.replaceability_scores(residuals, problem["norms"])
+        best = int(np.argmin(scores))
+        coefficients, residual = lr.regress_one(problem["filters"], best)
+        others = np.delete(np.arange(len(units)), best)
+        kernel = lr.compensate(
+            problem["kernel"], problem["k_axis"], int(problem["k_pos"][best]),
+            coefficients[others], problem["k_pos"][others],
+        )
+        _variable(problem["other_layer"], "kernel").assign(kernel)
+        keep = pruner.group_keep(group)
+        keep[units[best]] = False
+        pruner.set_group_keep(group, keep)
+        pruner.write_masks()
+        return {"unit": int(units[best]), "score": float(scores[best]), "residual": residual}
+
+    def on_train_batch_begin(self, pruner, step):
+        """Remove what the schedules ask for, one channel at a time."""
+        for group in pruner.active_groups:
+            should_prune, sparsity = pruner.schedule_of(group)(step)
+            if not should_prune:
+                continue
+            target = self.num_to_prune(pruner, group, float(sparsity))
+            for _ in range(target - int((~pruner.group_keep(group)).sum())):
+                self.remove_one(pruner, group)
+
+    def get_config(self):
+        return {"convs": list(self.convs)}
