@@ -11,7 +11,14 @@ from __future__ import annotations
 from tfprune import errors, graph, methods, schedules
 from tfprune.callbacks import UpdatePruning
 from tfprune.convert import PrunePlan, make_plan, slim, strip_pruning
-from tfprune.export import benchmark_tflite, compare_latency, export_tflite, run_tflite
+from tfprune.export import (
+    benchmark_tflite,
+    compare_latency,
+    evaluate_tflite,
+    export_tflite,
+    inspect_tflite,
+    run_tflite,
+)
 from tfprune.graph import ChannelGraph, register_rule
 from tfprune.layers import PruningWrapper
 from tfprune.metrics import count_flops, count_params
@@ -31,8 +38,10 @@ __all__ = [
     "count_flops",
     "count_params",
     "errors",
+    "evaluate_tflite",
     "export_tflite",
     "graph",
+    "inspect_tflite",
     "make_plan",
     "methods",
     "prune",
