@@ -192,11 +192,11 @@ def test_allow_custom_ops_emits_custom_ops(non_builtin_model, tmp_path):
 # Argument errors
 
 
-@pytest.mark.parametrize("bad", ["int8", "INT8"])
-def test_int8_is_not_yet_supported(seq_model, tmp_path, bad):
-    with pytest.raises(PruningArgumentError, match="not yet supported") as info:
-        export_tflite(seq_model, tmp_path / "m.tflite", quantize=bad)
-    assert "float16" in str(info.value) and "dynamic" in str(info.value)
+@pytest.mark.parametrize("mode", ["int8", "INT8"])
+def test_int8_without_representative_data_raises(seq_model, tmp_path, mode):
+    with pytest.raises(PruningArgumentError, match="representative_data") as info:
+        export_tflite(seq_model, tmp_path / "m.tflite", quantize=mode)
+    assert "x_train[:500]" in str(info.value)  # how to fix it
     assert os.listdir(tmp_path) == []
 
 
