@@ -26,7 +26,7 @@ def prune(
     *,
     schedule: Any = None,
     granularity: str = "filter",
-    round_to: int | None = None,
+    round_to: int | None = 8,
     exclude: Iterable[str] = (),
     seed: int | None = None,
 ) -> keras.Model:
@@ -51,8 +51,16 @@ def prune(
             ``{layer_name: schedule}``.
         granularity: ``"filter"`` (whole output channels, physically removed
             by :func:`tfprune.slim`).
-        round_to: keep channel counts at multiples of this (e.g. 8, which
-            XNNPACK runs fast).
+        round_to: keep the channel count of every pruned group at a multiple
+            of this (the nearest one, at least ``round_to``, at most the
+            original count), or ``None`` to keep exactly
+            ``round(n * (1 - sparsity))`` channels. Default 8, measured
+            (``benchmarks/results/channel_widths.md``): with XNNPACK on
+            x86 (8 fp32 lanes) a width costs about as much as the next
+            multiple of 8, so e.g. 17 channels run about 2x slower than 16
+            and no faster than 24. Groups with fewer than 8 channels, or
+            that would round to their full width, are then not pruned;
+            pass ``round_to=None`` (or 4) for tiny models.
         exclude: names of layers whose output channels (filters) are kept.
             Their input channels may still shrink when the layer feeding them
             is pruned. A layer without a channel rule must be excluded (or get
