@@ -137,7 +137,8 @@ def test_int8_io_has_int8_tensors_with_quantization(mnist_cnn, exported):
 
 @pytest.mark.slow
 def test_representative_data_forms_give_the_same_file(mnist_cnn, tmp_path):
-    """Array, tf.data of (x, y) batches, generator, callable: same calibration."""
+    """Array, tf.data of (x, y) batches, generator, callable, TF's ``[x]``
+    convention: same calibration, same file."""
     model, (calibration, _) = mnist_cnn
     x = calibration[:64]
     labels = np.zeros(64, "int64")
@@ -146,6 +147,7 @@ def test_representative_data_forms_give_the_same_file(mnist_cnn, tmp_path):
         "dataset": tf.data.Dataset.from_tensor_slices((x, labels)).batch(16),
         "generator": (x[i] for i in range(64)),
         "callable": lambda: iter([x[:32], x[32:]]),
+        "tf_convention": lambda: ([x[i : i + 1]] for i in range(64)),
     }
     blobs = {
         name: export_tflite(

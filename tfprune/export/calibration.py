@@ -155,6 +155,9 @@ def _split_element(
             )
         arrays = [inputs[n] for n in names]
     elif len(names) == 1:
+        # TF's representative_dataset convention yields [x] for one input.
+        if isinstance(inputs, list) and len(inputs) == 1:
+            inputs = inputs[0]
         arrays = [inputs]
     elif isinstance(inputs, (list, tuple)) and len(inputs) == len(names):
         arrays = list(inputs)
