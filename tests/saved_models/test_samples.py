@@ -36,7 +36,7 @@ def test_keras_sample_is_a_slim_accurate_plain_model(keras_model, mnist_test):
     # Plain Keras layers only: it loads and runs without tfprune's wrappers.
     assert not [l for l in keras_model.layers if type(l).__module__.startswith("tfprune")]
     accuracy = float((keras_model.predict(x, verbose=0).argmax(-1) == y).mean())
-    assert accuracy >= 0.97
+    assert accuracy >= 0.96  # 0.975 on all 10k test images (samples.json)
     widths = [l.filters for l in keras_model.layers if isinstance(l, keras.layers.Conv2D)]
     assert max(widths) <= 32  # slimmed from 16/32/64
     assert all(w % 8 == 0 for w in widths)  # round_to=8
@@ -48,7 +48,7 @@ def test_tflite_samples_run_and_agree_with_keras(name, keras_model, mnist_test):
     path = SAMPLES / f"{name}.tflite"
     assert path.stat().st_size < MAX_KB * 1024
     result = evaluate_tflite(path, (x, y), reference=keras_model)
-    assert result["accuracy"] >= 0.97
+    assert result["accuracy"] >= 0.96
     assert result["agreement"] >= (0.999 if name.endswith("float32") else 0.98)
     report = inspect_tflite(path)
     assert report["android_ready"] and report["xnnpack"]["all_delegated"]
@@ -74,10 +74,10 @@ def test_int8_sample_from_raw_pixels(mnist_test):
     """What the Android app does: pixel -> (pixel - mean) / std -> quantize."""
     sidecar = json.loads((SAMPLES / "mnist_slim_int8.json").read_text())
     x, y = mnist_test
-    pixels = np.rint(x[:200] * 255.0)
+    pixels = np.rint(x[:1000] * 255.0)
     mean, std = sidecar["normalization"]["mean"][0], sidecar["normalization"]["std"][0]
     q_in = sidecar["inputs"][0]["quantization"]
     q = np.clip(np.rint((pixels - mean) / std / q_in["scale"]) + q_in["zero_point"], -128, 127)
     raw = run_tflite(SAMPLES / "mnist_slim_int8.tflite", q.astype(np.int8), dequantize=False)
     assert raw.dtype == np.int8
-    assert (raw.argmax(-1) == y[:200]).mean() >= 0.97
+    assert (raw.argmax(-1) == y[:1000]).mean() >= 0.96
