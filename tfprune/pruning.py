@@ -56,9 +56,9 @@ def prune(
             original count), or ``None`` to keep exactly
             ``round(n * (1 - sparsity))`` channels. Default 8, measured
             (``benchmarks/results/channel_widths.md``): with XNNPACK on
-            x86 (8 fp32 lanes) a width costs about as much as the next
-            multiple of 8, so e.g. 17 channels run about 2x slower than 16
-            and no faster than 24. Groups with fewer than 8 channels, or
+            x86 (8 fp32 lanes) a width costs nearly as much as the next
+            multiple of 8 (median ratio 0.95), e.g. 17 channels ran 2.1x
+            slower than 16 and only 1.25x faster than 24. Groups with fewer than 8 channels, or
             that would round to their full width, are then not pruned;
             pass ``round_to=None`` (or 4) for tiny models.
         exclude: names of layers whose output channels (filters) are kept.
