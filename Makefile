@@ -26,7 +26,7 @@ test: $(STAMP) data
 bench-coverage: $(STAMP)
 	$(PY) benchmarks/coverage.py
 
-# LiteRT latency of slimmed ResNet50/MobileNetV2 vs FLOPs (~30 min on 2 busy cores).
+# LiteRT latency of slimmed ResNet50/MobileNetV2 vs FLOPs (49 min on 2 cores shared with other jobs).
 bench-latency: $(STAMP)
 	$(PY) benchmarks/latency.py
 

@@ -21,8 +21,11 @@ measured speed-up ``L = t_dense / t_variant`` (medians) and their quotient
 average is recorded before and after every comparison.
 
 Results: ``benchmarks/results/latency.json`` and ``.md``. Run with
-``make bench-latency`` (about 15 minutes alone on 2 cores; see the JSON's
-``wall_seconds``).
+``make bench-latency``: it took 49 minutes on 2 cores shared with other jobs
+(load average 11-17), most of it in the sparsity search (each try prunes and
+slims the model: ~3 minutes per ResNet50 variant there); see the JSON's
+``wall_seconds``. Options ``--models``, ``--size``, ``--threads``,
+``--rounds`` make a quick run (e.g. ``--models MobileNetV2 --size 96``).
 """
 
 from __future__ import annotations
