@@ -44,6 +44,8 @@ class Pruner:
         self.model = model
         self.exclude = list(spec.get("exclude", []))
         self.round_to = spec.get("round_to")
+        self.granularity = spec.get("granularity", "filter")
+        self.seed = spec.get("seed")
         self.method = wrappers[0].method
         self.graph = ChannelGraph.build(model, exclude=self.exclude)
         self.entries = [
@@ -57,6 +59,8 @@ class Pruner:
         self.active_groups: list[ChannelGroup] = [
             g for g in self.graph.groups if g.id in self._schedules
         ]
+        #: Wrappers with a ``kernel_mask`` (column/weight granularity), by path.
+        self.kernel_entries = [e for e in self.entries if e.layer.kernel_mask is not None]
         self._local = np.full(self.graph.num_units, -1, dtype=np.int64)
         for group in self.graph.groups:
             self._local[np.array(group.units, dtype=np.int64)] = np.arange(group.num_channels)
@@ -105,6 +109,23 @@ class Pruner:
         """Set the keep flags of the group's units (call write_masks after)."""
         self.keep[np.array(group.units, dtype=np.int64)] = keep
 
+    # Kernel (column / weight) helpers -------------------------------------
+    def kernel_schedule(self, entry) -> schedules_lib.PruningSchedule:
+        """The schedule that drives the kernel mask of a wrapper entry."""
+        return self._schedules[f"{entry.path}:kernel"]
+
+    def kernel_keep(self, entry) -> np.ndarray:
+        """Keep flags of a wrapper's kernel groups (``kernel_mask`` shape)."""
+        return np.asarray(keras.ops.convert_to_numpy(entry.layer.kernel_mask)) > 0.5
+
+    def set_kernel_keep(self, entry, keep: np.ndarray) -> None:
+        """Assign a wrapper's kernel mask from keep flags."""
+        entry.layer.kernel_mask.assign(np.asarray(keep, dtype="float32"))
+
+    def kernel_value(self, entry) -> np.ndarray:
+        """Current (unmasked) kernel of a wrapper's layer, as NumPy."""
+        return np.asarray(keras.ops.convert_to_numpy(entry.layer.layer.kernel))
+
     def group_slices(self, group: ChannelGroup, role: str) -> list[tuple[str, str, int]]:
         """(layer path, weight name, axis) of the group's slices with ``role``."""
         return [(m.layer, m.weight, m.axis) for m in group.members if m.role == role]
@@ -144,8 +165,16 @@ class Pruner:
         self.method.on_train_batch_begin(self, int(step))
 
     def pruned_fraction(self) -> float:
-        """Fraction of the active groups' units that are masked."""
+        """Fraction of the prunable units that are masked.
+
+        Units are the active groups' channels, or the kernel groups (columns
+        or weights) for kernel granularities.
+        """
         units = [u for g in self.active_groups for u in g.units]
-        if not units:
-            return 0.0
-        return float((~self.keep[np.array(units, dtype=np.int64)]).mean())
+        pruned = int((~self.keep[np.array(units, dtype=np.int64)]).sum()) if units else 0
+        total = len(units)
+        for entry in self.kernel_entries:
+            keep = self.kernel_keep(entry)
+            pruned += int((~keep).sum())
+            total += keep.size
+        return pruned / total if total else 0.0

@@ -16,7 +16,11 @@ from tfprune.graph import ChannelGraph, iter_layers, trace_model
 from tfprune.graph import rules as rules_lib
 from tfprune.layers import PruningWrapper, find_wrappers
 
-GRANULARITIES = ("filter",)
+#: ``filter``/``channel``: whole channels of coupled groups (physically removed
+#: by ``slim``); ``column``/``weight``: im2col columns or single weights of
+#: each Conv/Dense kernel (mask-only; FLOPs savings are theoretical).
+GRANULARITIES = ("filter", "channel", "column", "weight")
+KERNEL_GRANULARITIES = ("column", "weight")
 
 
 def prune(
@@ -29,6 +33,7 @@ def prune(
     round_to: int | None = 8,
     exclude: Iterable[str] = (),
     seed: int | None = None,
+    **method_options: Any,
 ) -> keras.Model:
     """Return a copy of ``model`` whose prunable layers are wrapped for pruning.
 
@@ -49,24 +54,43 @@ def prune(
         schedule: instead of ``sparsity``: a :class:`PruningSchedule` (or a
             tfmot ``PolynomialDecay``/``ConstantSparsity``), or
             ``{layer_name: schedule}``.
-        granularity: ``"filter"`` (whole output channels, physically removed
-            by :func:`tfprune.slim`).
-        round_to: keep the channel count of every pruned group at a multiple
-            of this (the nearest one, at least ``round_to``, at most the
-            original count), or ``None`` to keep exactly
-            ``round(n * (1 - sparsity))`` channels. Default 8, measured
-            (``benchmarks/results/channel_widths.md``): with XNNPACK on
-            x86 (8 fp32 lanes) a width costs nearly as much as the next
-            multiple of 8 (median ratio 0.95), e.g. 17 channels ran 2.1x
-            slower than 16 and only 1.25x faster than 24. Groups with fewer than 8 channels, or
-            that would round to their full width, are then not pruned;
-            pass ``round_to=None`` (or 4) for tiny models.
+        granularity: what one pruned unit is (each method lists the ones
+            it supports in ``method.granularities``):
+
+            * ``"filter"``: whole output channels of coupled groups, scored
+              by the filters that produce them; physically removed by
+              :func:`tfprune.slim`.
+            * ``"channel"``: the same coupled channels, scored by the input
+              slices of the layers that read them (``K[:, :, c, :]``).
+            * ``"column"``: im2col columns ``K[i, j, c, :]`` of every Conv
+              kernel (SPP's default); mask-only.
+            * ``"weight"``: single weights of every Conv and Dense kernel;
+              mask-only.
+
+            Column and weight sparsity keep every layer's shape:
+            :func:`tfprune.strip_pruning` (or ``slim``) bakes the zeros in,
+            and ``count_flops(effective=True)`` reports their FLOPs savings,
+            which are theoretical (dense kernels do not skip zeros). Per-layer
+            ``sparsity``/``schedule`` dicts then name Conv/Dense layers.
+        round_to: keep the channel count of every pruned filter/channel
+            group at a multiple of this (the nearest one, at least
+            ``round_to``, at most the original count), or ``None`` to keep
+            exactly ``round(n * (1 - sparsity))`` channels. Default 8,
+            measured (``benchmarks/results/channel_widths.md``): with
+            XNNPACK on x86 (8 fp32 lanes) a width costs nearly as much as
+            the next multiple of 8 (median ratio 0.95), e.g. 17 channels ran
+            2.1x slower than 16 and only 1.25x faster than 24. Groups with
+            fewer than 8 channels, or that would round to their full width,
+            are then not pruned; pass ``round_to=None`` (or 4) for tiny
+            models.
         exclude: names of layers whose output channels (filters) are kept.
             Their input channels may still shrink when the layer feeding them
             is pruned. A layer without a channel rule must be excluded (or get
             a rule with :func:`tfprune.register_rule`); it is then opaque and
             its input channels are kept too.
         seed: seed for methods that draw random numbers.
+        **method_options: options of the method named by ``method`` (e.g.
+            ``A=0.05, u=0.25`` for ``"spp"``); see each method's class.
 
     Returns:
         A new, uncompiled model with :class:`PruningWrapper` layers (same layer
@@ -87,11 +111,12 @@ def prune(
             "the original model, or strip it first with tfprune.strip_pruning."
         )
         raise errors.PruningArgumentError(msg)
-    method_obj = methods_lib.get(method)
-    if granularity not in GRANULARITIES:
+    method_obj = methods_lib.get(method, **method_options)
+    supported = tuple(g for g in GRANULARITIES if g in method_obj.granularities)
+    if granularity not in supported:
         msg = (
-            f"Argument `granularity` must be one of {GRANULARITIES} for method "
-            f"{method!r}. Received: granularity={granularity!r}."
+            f"Argument `granularity` must be one of {supported} for method "
+            f"{type(method_obj).__name__}. Received: granularity={granularity!r}."
         )
         raise errors.PruningArgumentError(msg)
     round_to = _validation.check_positive_int("round_to", round_to, allow_none=True)
@@ -99,9 +124,34 @@ def prune(
         msg = f"Argument `seed` must be an int or None. Received: seed={seed!r}."
         raise errors.PruningArgumentError(msg)
     exclude = _check_exclude(model, exclude)
-    per_layer = _schedules_argument(sparsity, schedule)
+    per_layer = _schedules_argument(sparsity, schedule, method_obj)
 
     graph = ChannelGraph.build(model, exclude=exclude)
+    base_spec = {
+        "method": keras.saving.serialize_keras_object(method_obj),
+        "granularity": granularity,
+        "exclude": sorted(exclude),
+        "round_to": round_to,
+        "seed": seed,
+    }
+    if granularity in KERNEL_GRANULARITIES:
+        wrap = _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec)
+    else:
+        wrap = _channel_wrapping(model, graph, per_layer, base_spec)
+
+    def make_layer(layer):
+        options = wrap.get(id(layer))
+        copy = _clone.fresh_copy(layer)
+        return copy if options is None else PruningWrapper(copy, **options)
+
+    def set_weights(old, new):
+        _clone.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
+
+    return _clone.rebuild(model, make_layer, set_weights)
+
+
+def _channel_wrapping(model, graph, per_layer, base_spec) -> dict[int, dict[str, Any]]:
+    """Wrapper options of every layer touched by a scheduled channel group."""
     group_schedules = _assign_schedules(graph, per_layer)
     if not group_schedules:
         msg = (
@@ -114,12 +164,6 @@ def prune(
     for group in graph.groups:
         if group.id in group_schedules:
             active[np.array(group.units, dtype=np.int64)] = True
-    base_spec = {
-        "method": keras.saving.serialize_keras_object(method_obj),
-        "exclude": sorted(exclude),
-        "round_to": round_to,
-        "seed": seed,
-    }
     wrap: dict[int, dict[str, Any]] = {}
     for entry in graph.layers.values():
         if not entry.slices:
@@ -138,16 +182,63 @@ def prune(
             "mask_output": bool(touches_out),
             "spec": {**base_spec, "schedules": owned},
         }
+    return wrap
 
-    def make_layer(layer):
-        options = wrap.get(id(layer))
-        copy = _clone.fresh_copy(layer)
-        return copy if options is None else PruningWrapper(copy, **options)
 
-    def set_weights(old, new):
-        _clone.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
+def kernel_prunable(layer: keras.layers.Layer, granularity: str) -> bool:
+    """Whether ``layer``'s kernel can be pruned at ``granularity``.
 
-    return _clone.rebuild(model, make_layer, set_weights)
+    Columns (``K[i, j, c, :]``) exist in ordinary convolutions
+    (Conv1D/2D/3D with ``groups=1``); single weights also in Dense layers.
+    """
+    convs = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+    if isinstance(layer, convs):
+        return getattr(layer, "groups", 1) == 1
+    return granularity == "weight" and isinstance(layer, keras.layers.Dense)
+
+
+def kernel_group_id(layer_path: str) -> str:
+    """Schedule key of a layer's kernel groups (columns or weights)."""
+    return f"{layer_path}:kernel"
+
+
+def _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec) -> dict[int, dict[str, Any]]:
+    """Wrapper options for column/weight pruning of every Conv (and Dense) kernel."""
+    wrap: dict[int, dict[str, Any]] = {}
+    named = {name for name in per_layer if name is not None}
+    for entry in graph.layers.values():
+        layer, short = entry.layer, entry.path.split("/")[-1]
+        if not kernel_prunable(layer, granularity) or short in exclude or entry.path in exclude:
+            continue
+        if None in per_layer:
+            schedule = per_layer[None]
+        else:
+            name = entry.path if entry.path in per_layer else short
+            if name not in per_layer:
+                continue
+            named.discard(name)
+            schedule = per_layer[name]
+        wrap[id(layer)] = {
+            "mask_input": False,
+            "mask_output": False,
+            "kernel_granularity": granularity,
+            "spec": {**base_spec, "schedules": {kernel_group_id(entry.path): schedules_lib.serialize(schedule)}},
+        }
+    if named:
+        kinds = "Conv layers" if granularity == "column" else "Conv or Dense layers"
+        msg = (
+            f"Layers {sorted(named)} cannot be pruned at granularity={granularity!r}: "
+            f"they are not in model `{model.name}` or are not {kinds} (with groups=1)."
+        )
+        raise errors.PruningArgumentError(msg)
+    if not wrap:
+        msg = (
+            f"Model `{model.name}` has no layer that can be pruned at "
+            f"granularity={granularity!r} (Conv layers with groups=1"
+            f"{'' if granularity == 'column' else ', Dense layers'}) outside `exclude`."
+        )
+        raise errors.PruningArgumentError(msg)
+    return wrap
 
 
 def _check_exclude(model: keras.Model, exclude: Iterable[str]) -> set[str]:
@@ -167,7 +258,7 @@ def _check_exclude(model: keras.Model, exclude: Iterable[str]) -> set[str]:
     return exclude
 
 
-def _schedules_argument(sparsity, schedule) -> dict[str | None, schedules_lib.PruningSchedule]:
+def _schedules_argument(sparsity, schedule, method_obj) -> dict[str | None, schedules_lib.PruningSchedule]:
     """``{layer_name or None (= every group): schedule}``."""
     if (sparsity is None) == (schedule is None):
         msg = (
@@ -179,10 +270,10 @@ def _schedules_argument(sparsity, schedule) -> dict[str | None, schedules_lib.Pr
     if sparsity is not None:
         if isinstance(sparsity, Mapping):
             return {
-                name: _one_shot(_validation.check_fraction(f"sparsity[{name!r}]", value))
+                name: method_obj.default_schedule(_validation.check_fraction(f"sparsity[{name!r}]", value))
                 for name, value in sparsity.items()
             }
-        return {None: _one_shot(_validation.check_fraction("sparsity", sparsity))}
+        return {None: method_obj.default_schedule(_validation.check_fraction("sparsity", sparsity))}
     if isinstance(schedule, Mapping) and not _looks_like_config(schedule):
         return {name: schedules_lib.get(value) for name, value in schedule.items()}
     return {None: schedules_lib.get(schedule)}
@@ -190,11 +281,6 @@ def _schedules_argument(sparsity, schedule) -> dict[str | None, schedules_lib.Pr
 
 def _looks_like_config(value: Mapping) -> bool:
     return "class_name" in value and "config" in value
-
-
-def _one_shot(fraction: float) -> schedules_lib.PruningSchedule:
-    """Reach `fraction` at the first training step (re-checked every step)."""
-    return schedules_lib.ConstantSparsity(fraction, begin_step=0, end_step=-1, frequency=1)
 
 
 def _assign_schedules(graph: ChannelGraph, per_layer) -> dict[str, schedules_lib.PruningSchedule]:

@@ -142,7 +142,18 @@ def test_unknown_method_and_granularity(residual_cnn):
     with pytest.raises(errors.PruningArgumentError, match="l1"):
         tfprune.prune(residual_cnn, "magic", 0.5, round_to=None)
     with pytest.raises(errors.PruningArgumentError, match="granularity"):
-        tfprune.prune(residual_cnn, "l1", 0.5, granularity="column", round_to=None)
+        tfprune.prune(residual_cnn, "l1", 0.5, granularity="rows", round_to=None)
+    with pytest.raises(errors.PruningArgumentError, match="granularity"):
+        tfprune.prune(residual_cnn, "l1", 0.5, granularity="channel", round_to=None)
+
+
+def test_method_options_are_forwarded_and_checked(residual_cnn):
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
+    assert find_wrappers(pruned)[0].method.ord == 1
+    with pytest.raises(errors.PruningArgumentError, match="Unknown option.*'A'.*accepts: no options"):
+        tfprune.prune(residual_cnn, "l1", 0.5, A=0.05, round_to=None)
+    with pytest.raises(errors.PruningArgumentError, match="constructor"):
+        tfprune.prune(residual_cnn, tfprune.methods.MagnitudePruning(), 0.5, ord=2, round_to=None)
 
 
 def test_pruning_a_pruned_model_is_refused(residual_cnn):
@@ -216,7 +227,7 @@ def test_round_to_defaults_to_8_and_none_disables_it():
     kept = {}
     for round_to in ("default", None, 4):
         kwargs = {} if round_to == "default" else {"round_to": round_to}
-        pruned = tfprune.prune(model, "l1", 0.3, **kwargs)
+        pruned = tfprune.prune(model, "l1", 0.3, **kwargs, round_to=None)
         _apply_step0(pruned)
         kept[round_to] = tfprune.slim(pruned).get_layer("wide").filters
     assert kept == {"default": 32, None: 28, 4: 28}  # 40 * 0.7 = 28 -> nearest multiple of 8

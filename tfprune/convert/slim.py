@@ -31,6 +31,21 @@ def _zero_pruned(value: np.ndarray, axis: int, mask: np.ndarray) -> np.ndarray:
     return value * mask.reshape(shape).astype(value.dtype)
 
 
+def _weight_values_masked(old: keras.layers.Layer) -> list[np.ndarray]:
+    """Weights of ``old`` (unwrapped), with a wrapper's ``kernel_mask`` baked in.
+
+    Column/weight granularity (see :class:`PruningWrapper`) masks the kernel
+    itself; the zeros become ordinary zero weights of the plain model.
+    """
+    inner = _unwrap(old)
+    values = _weight_values(inner)
+    mask = getattr(old, "kernel_mask", None) if isinstance(old, PruningWrapper) else None
+    if mask is not None and values:
+        index = next(i for i, w in enumerate(inner.weights) if w is inner.kernel)
+        values[index] = values[index] * np.asarray(keras.ops.convert_to_numpy(mask), dtype=values[index].dtype)
+    return values
+
+
 def _graph_and_keep(model: keras.Model, plan: PrunePlan | None) -> tuple[ChannelGraph, np.ndarray]:
     if find_wrappers(model):
         pruner = Pruner(model)
@@ -67,6 +82,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
 
     The result has the same layer shapes as the input model and no tfprune
     layers, so it loads without tfprune. Its outputs equal the masked model's.
+    Column/weight masks (``kernel_mask``) are baked in as zero weights too.
     The input model is not modified. The returned model is not compiled.
     """
     if not find_wrappers(model):
@@ -79,7 +95,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
 
     def set_weights(old, new):
         inner = _unwrap(old)
-        values = _weight_values(inner)
+        values = _weight_values_masked(old)
         entry = entries.get(id(old))
         if entry is not None and values:
             index = {w.name: i for i, w in enumerate(inner.weights)}
@@ -152,7 +168,7 @@ def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
 
     def set_weights(old, new):
         inner = _unwrap(old)
-        values = _weight_values(inner)
+        values = _weight_values_masked(old)
         if not values:
             return
         entry = entries.get(id(old))

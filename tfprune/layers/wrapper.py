@@ -24,6 +24,10 @@ from tfprune import errors
 from tfprune.graph import rules as rules_lib
 
 
+#: ``kernel_granularity`` values: none, im2col columns, single weights.
+KERNEL_GRANULARITIES = (None, "column", "weight")
+
+
 @keras.saving.register_keras_serializable(package="tfprune")
 class PruningWrapper(keras.layers.Wrapper):
     """Masks the input and/or output channels of a wrapped layer.
@@ -33,6 +37,14 @@ class PruningWrapper(keras.layers.Wrapper):
             must take a single channels-last tensor.
         mask_input: create an ``input_mask`` over the input's last axis.
         mask_output: create an ``output_mask`` over the output's last axis.
+        kernel_granularity: ``"column"`` or ``"weight"`` to also create a
+            ``kernel_mask`` that multiplies the wrapped layer's ``kernel``:
+            shape ``kernel.shape[:-1] + (1,)`` for im2col columns
+            (``K[i, j, c, :]``, shared by all filters) or ``kernel.shape`` for
+            single weights. The layer then runs with ``kernel * kernel_mask``
+            through ``Layer.stateless_call``, so masked weights get exactly
+            zero gradient and keep their value. Only layers with a ``kernel``
+            (Conv, Dense) accept it.
         spec: JSON-serialisable pruning configuration (method, schedule,
             exclusions, ``round_to``) written by :func:`tfprune.prune` and read
             back by the callback after the model is reloaded.
@@ -51,15 +63,24 @@ class PruningWrapper(keras.layers.Wrapper):
         mask_input: bool = True,
         mask_output: bool = True,
         spec: dict[str, Any] | None = None,
+        kernel_granularity: str | None = None,
         **kwargs: Any,
     ):
         kwargs.setdefault("name", layer.name)
         super().__init__(layer, **kwargs)
+        if kernel_granularity not in KERNEL_GRANULARITIES:
+            msg = (
+                f"Argument `kernel_granularity` must be one of {KERNEL_GRANULARITIES}. "
+                f"Received: kernel_granularity={kernel_granularity!r}."
+            )
+            raise errors.PruningArgumentError(msg)
         self.mask_input = bool(mask_input)
         self.mask_output = bool(mask_output)
+        self.kernel_granularity = kernel_granularity
         self.spec = dict(spec or {})
         self.input_mask = None
         self.output_mask = None
+        self.kernel_mask = None
         self.state: dict[str, keras.Variable] = {}
         self._callback_active = False
         try:
@@ -86,6 +107,21 @@ class PruningWrapper(keras.layers.Wrapper):
             self.output_mask = self.add_weight(
                 name="output_mask", shape=(int(out_shape[-1]),),
                 initializer="ones", trainable=False,
+            )
+        if self.kernel_granularity is not None:
+            kernel = getattr(self.layer, "kernel", None)
+            if kernel is None:
+                msg = (
+                    f"Layer `{self.layer.name}` ({type(self.layer).__name__}) has no "
+                    f"`kernel`, so it cannot be pruned at {self.kernel_granularity!r} "
+                    "granularity. Exclude it, or use granularity='filter'."
+                )
+                raise errors.UnsupportedLayerError(msg)
+            shape = tuple(kernel.shape)
+            if self.kernel_granularity == "column":
+                shape = shape[:-1] + (1,)
+            self.kernel_mask = self.add_weight(
+                name="kernel_mask", shape=shape, initializer="ones", trainable=False,
             )
         method = self.method
         if method is not None:
@@ -119,20 +155,51 @@ class PruningWrapper(keras.layers.Wrapper):
                 "or tfprune.slim(model)."
             )
             raise errors.MissingCallbackError(msg)
+        input_mask, output_mask, kernel_mask = self._masks(training)
         x = inputs
-        if self.input_mask is not None:
-            x = x * ops.cast(self.input_mask, x.dtype)
+        if input_mask is not None:
+            x = x * ops.cast(input_mask, x.dtype)
         # Forward the call arguments the wrapped layer takes (e.g. BN's mask).
         kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
         if "training" in self._call_params:
             kwargs["training"] = training
-        y = self.layer(x, **kwargs)
-        if self.output_mask is not None:
-            y = y * ops.cast(self.output_mask, y.dtype)
+        if kernel_mask is None:
+            y = self.layer(x, **kwargs)
+        else:
+            y = self._call_with_masked_kernel(x, kernel_mask, kwargs)
+        if output_mask is not None:
+            y = y * ops.cast(output_mask, y.dtype)
         if training is True and self.method is not None:
             penalty = self.method.penalty(self)
             if penalty is not None:
                 self.add_loss(penalty)
+        return y
+
+    def _masks(self, training):
+        """(input, output, kernel) masks of this call.
+
+        In training a method may substitute its own (SPP's sampled masks, see
+        :meth:`tfprune.methods.PruningMethod.training_masks`); otherwise the
+        deterministic masks are used (evaluation, ``predict``, export).
+        """
+        masks = (self.input_mask, self.output_mask, self.kernel_mask)
+        if training is True and self.method is not None:
+            substitute = self.method.training_masks(self)
+            if substitute:
+                masks = tuple(
+                    substitute.get(name, mask) if mask is not None else None
+                    for name, mask in zip(("input_mask", "output_mask", "kernel_mask"), masks)
+                )
+        return masks
+
+    def _call_with_masked_kernel(self, x, kernel_mask, kwargs):
+        kernel = self.layer.kernel
+        trainable = [
+            v * ops.cast(kernel_mask, v.dtype) if v is kernel else v
+            for v in self.layer.trainable_variables
+        ]
+        non_trainable = list(self.layer.non_trainable_variables)
+        y, _ = self.layer.stateless_call(trainable, non_trainable, x, **kwargs)
         return y
 
     def compute_output_shape(self, input_shape):
@@ -141,7 +208,12 @@ class PruningWrapper(keras.layers.Wrapper):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"mask_input": self.mask_input, "mask_output": self.mask_output, "spec": self.spec}
+            {
+                "mask_input": self.mask_input,
+                "mask_output": self.mask_output,
+                "kernel_granularity": self.kernel_granularity,
+                "spec": self.spec,
+            }
         )
         return config
 

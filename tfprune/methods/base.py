@@ -11,6 +11,8 @@ methods need (see research/methods-spec.md):
 * :meth:`PruningMethod.state_spec` declares extra per-layer state (SPP
   probabilities, ADMM ``Z``/``U``) created as non-trainable variables of each
   :class:`~tfprune.layers.PruningWrapper`, so it is saved in ``.keras`` files;
+* :meth:`PruningMethod.training_masks` lets training use other masks than
+  evaluation (SPP trains with sampled masks, evaluates with ``1[p < 1]``);
 * :meth:`PruningMethod.penalty` adds a loss term from inside the wrapper
   (StructADMM's ``rho/2 ||W - Z + U||^2``) without touching ``compile``;
 * :meth:`PruningMethod.num_to_prune` turns a target sparsity into a count
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from tfprune.graph import ChannelGroup
     from tfprune.layers import PruningWrapper
     from tfprune.pruner import Pruner
+    from tfprune.schedules import PruningSchedule
 
 
 def kept_count(num_channels: int, sparsity: float, round_to: int | None) -> int:
@@ -49,7 +52,23 @@ class PruningMethod:
     """Base class: schedule-driven, score-based selection of channels.
 
     Subclasses usually override :meth:`scores` only.
+
+    Attributes:
+        granularities: the ``granularity`` values of :func:`tfprune.prune`
+            this method supports.
     """
+
+    granularities: tuple[str, ...] = ("filter",)
+
+    def default_schedule(self, sparsity: float) -> PruningSchedule:
+        """The schedule ``prune(model, method, sparsity=s)`` uses: ``s`` at once.
+
+        ``ConstantSparsity(s, begin_step=0, end_step=-1, frequency=1)``: the
+        target is re-checked at every step from the first one.
+        """
+        from tfprune.schedules import ConstantSparsity
+
+        return ConstantSparsity(sparsity, begin_step=0, end_step=-1, frequency=1)
 
     def scores(self, pruner: Pruner, group: ChannelGroup) -> np.ndarray:
         """Importance of each unit of ``group`` (higher = keep)."""
@@ -60,6 +79,17 @@ class PruningMethod:
         del wrapper
         return {}
 
+    def training_masks(self, wrapper: PruningWrapper) -> dict[str, Any] | None:
+        """Masks ``wrapper`` uses in training instead of its own, or None.
+
+        Keys among ``"input_mask"``, ``"output_mask"``, ``"kernel_mask"``;
+        values are variables of the same shape (e.g. SPP's per-step Bernoulli
+        samples). Evaluation and export always use the wrapper's own,
+        deterministic masks.
+        """
+        del wrapper
+        return None
+
     def penalty(self, wrapper: PruningWrapper) -> Any:
         """Loss term added by ``wrapper`` in training, or None."""
         del wrapper
@@ -69,14 +99,50 @@ class PruningMethod:
         """How many units of ``group`` should be pruned in total at ``sparsity``."""
         return group.num_channels - kept_count(group.num_channels, sparsity, pruner.round_to)
 
+    def kernel_scores(self, pruner: Pruner, entry) -> np.ndarray:
+        """Importance of each kernel group of a wrapper (``kernel_mask`` shape).
+
+        Default: the L1 norm of each im2col column ``K[i, j, c, :]`` (column
+        granularity) or ``|w|`` (weight granularity).
+        """
+        kernel = np.abs(pruner.kernel_value(entry))
+        if entry.layer.kernel_granularity == "column":
+            return kernel.sum(axis=-1, keepdims=True)
+        return kernel
+
+    def num_kernel_to_prune(self, pruner: Pruner, entry, sparsity: float) -> int:
+        """How many kernel groups of ``entry`` to prune at ``sparsity``.
+
+        ``ceil(sparsity * N_g)`` as in the SPP authors' code (methods-spec
+        1(a)), at most ``N_g - 1`` so a layer is never emptied.
+        """
+        total = int(np.prod(entry.layer.kernel_mask.shape))
+        return min(total - 1, int(np.ceil(sparsity * total - 1e-9)))
+
     def on_train_batch_begin(self, pruner: Pruner, step: int) -> None:
         """Update the masks of every group whose schedule fires at ``step``.
 
         Pruning is monotone: channels masked earlier stay masked (as in Li et
         al.'s one-way pruning and tfmot's schedules); each update masks the
         lowest-scored of the still-kept units until the group reaches the
-        count given by :meth:`num_to_prune`.
+        count given by :meth:`num_to_prune`. Kernel groups (column / weight
+        granularity) are handled the same way per layer, with
+        :meth:`kernel_scores` and :meth:`num_kernel_to_prune`.
         """
+        for entry in pruner.kernel_entries:
+            should_prune, sparsity = pruner.kernel_schedule(entry)(step)
+            if not should_prune:
+                continue
+            keep = pruner.kernel_keep(entry)
+            extra = self.num_kernel_to_prune(pruner, entry, float(sparsity)) - int((~keep).sum())
+            if extra <= 0:
+                continue
+            flat = keep.reshape(-1)
+            scores = self.kernel_scores(pruner, entry).reshape(-1)
+            candidates = np.flatnonzero(flat)
+            order = candidates[np.argsort(scores[candidates], kind="stable")]
+            flat[order[:extra]] = False
+            pruner.set_kernel_keep(entry, keep)
         changed = False
         for group in pruner.active_groups:
             should_prune, sparsity = pruner.schedule_of(group)(step)

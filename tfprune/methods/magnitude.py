@@ -14,6 +14,7 @@ every filter of a layer has the same number of weights.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from tfprune import criteria
 from tfprune.graph import rules as rules_lib
@@ -24,9 +25,15 @@ from tfprune.methods.base import PruningMethod
 class MagnitudePruning(PruningMethod):
     """Prune the filters with the smallest L1 or L2 norm.
 
+    With ``granularity="column"`` or ``"weight"`` the same rule ranks the
+    im2col columns (or single weights) of each Conv/Dense kernel by their
+    L1 / L2 norm, per layer.
+
     Args:
         ord: 1 for the L1 norm (Li et al. 2017), 2 for the L2 norm.
     """
+
+    granularities = ("filter", "column", "weight")
 
     def __init__(self, ord: int = 1):
         if ord not in (1, 2):
@@ -42,6 +49,14 @@ class MagnitudePruning(PruningMethod):
             values = values / (value.size // value.shape[axis])  # per-weight mean
             contributions.append((values, pruner.local_units(group, layer_path, weight, axis)))
         return criteria.group_scores(contributions, group.num_channels, ord=self.ord)
+
+    def kernel_scores(self, pruner, entry):
+        kernel = pruner.kernel_value(entry)
+        if entry.layer.kernel_granularity == "weight":
+            return np.abs(kernel)
+        if self.ord == 1:
+            return np.abs(kernel).sum(axis=-1, keepdims=True)
+        return np.sqrt(np.square(kernel).sum(axis=-1, keepdims=True))
 
     def get_config(self):
         return {"ord": self.ord}

@@ -66,8 +66,10 @@ def count_flops(
             has an `input_mask` and/or `output_mask` (a vector over the
             channel axis, 1 = kept, 0 = pruned) is counted with the kept
             channels only: the theoretical MACs of the model after slimming
-            (`slim`), computed before slimming. Only these channel masks are
-            read; weight- or column-level sparsity does not change the count.
+            (`slim`), computed before slimming. A wrapper's `kernel_mask`
+            (column or weight granularity) scales its layer's count by the
+            kept fraction: theoretical MACs, since a dense kernel does not
+            skip zeros (see `_kernel_density`).
 
     Returns:
         The number of MACs, a Python int.
@@ -131,7 +133,7 @@ def flops_by_layer(
             continue
         if not site.input_shapes or not site.output_shapes:
             continue
-        flops[site.name] += rule(
+        value = rule(
             layer,
             site.input_shapes[0],
             site.output_shapes[0],
@@ -139,7 +141,28 @@ def flops_by_layer(
             output_mask,
             site.name,
         )
+        if effective:
+            value = int(round(value * _kernel_density(site.layer)))
+        flops[site.name] += value
     return dict(flops)
+
+
+def _kernel_density(layer: keras.layers.Layer) -> float:
+    """Kept fraction of a wrapper's ``kernel_mask`` (1.0 without one).
+
+    Column pruning removes a fraction ``pc`` of the im2col inner dimension,
+    so a layer costs ``F (1 - pc)`` (with ``pr`` filters pruned too,
+    ``F (1 - pr)(1 - pc) = F (1 - (pr + pc - pr pc))``, the SPP authors'
+    count); weight pruning keeps ``F * density``. Both are theoretical: a
+    dense kernel does not skip zeros.
+    """
+    while isinstance(layer, keras.layers.Wrapper):
+        mask = getattr(layer, "kernel_mask", None)
+        if mask is not None:
+            values = np.asarray(keras.ops.convert_to_numpy(mask))
+            return float(np.count_nonzero(values)) / values.size
+        layer = layer.layer
+    return 1.0
 
 
 # --- wrappers and masks ----------------------------------------------------

@@ -1,0 +1,173 @@
+"""Training overhead of pruning inside ``fit``: step time, wrapped vs plain.
+
+For each variant (a pruning method and granularity), the same small ResNet is
+trained on real MNIST batches once as a plain Keras model and once wrapped by
+``tfprune.prune`` with ``UpdatePruning``, **alternately** (plain, wrapped,
+plain, wrapped, ...), after a warm-up epoch that traces both train functions.
+Each timed run is one pass over ``--steps`` batches; the reported number is
+``median(wrapped) / median(plain)`` of the per-step time, which includes
+everything the callback does in Python before each step (SPP draws and assigns
+its Bernoulli masks at every step).
+
+Absolute times on a shared 2-core machine drift; the ratio of interleaved runs
+is what to read. The machine's load average is recorded with the results.
+
+    python benchmarks/fit_overhead.py                   # ~5 min
+    python benchmarks/fit_overhead.py --variants spp-filter --rounds 3
+
+Writes ``benchmarks/results/fit_overhead.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tfprune  # noqa: E402
+from tfprune import data, zoo  # noqa: E402
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+#: name -> prune() arguments. Sparsity is reached at once, so the timed runs
+#: measure steady-state pruning (SPP keeps sampling until its layers finish;
+#: A is small so they do not finish during the benchmark).
+VARIANTS = {
+    "l1-filter": {"method": "l1", "sparsity": 0.5},
+    "spp-filter": {"method": "spp", "sparsity": 0.5, "A": 0.001, "granularity": "filter"},
+    "spp-column": {"method": "spp", "sparsity": 0.5, "A": 0.001, "granularity": "column"},
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--steps", type=int, default=40, help="batches per timed run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating plain/wrapped runs")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--out", default=str(RESULTS / "fit_overhead"), help="output path without suffix")
+    return parser.parse_args(argv)
+
+
+def _compile(model):
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+class _StepTimer(keras.callbacks.Callback):
+    """Wall time of each batch, from before the callbacks that precede it."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+        self._start = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._start is None:
+            self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        self.times.append(now - self._start)
+        self._start = now
+
+
+def _timed_fit(model, ds, callbacks):
+    timer = _StepTimer()
+    # The timer goes first: the time of a step includes UpdatePruning's work.
+    model.fit(ds, epochs=1, verbose=0, callbacks=[timer, *callbacks], shuffle=False)
+    return statistics.median(timer.times[1:])
+
+
+def measure(variant: str, args, ds) -> dict:
+    options = dict(VARIANTS[variant])
+    method = options.pop("method")
+    keras.utils.set_random_seed(0)
+    plain = _compile(zoo.small_resnet())
+    wrapped = _compile(tfprune.prune(plain, method, seed=0, **options))
+    runs = {"plain": [], "wrapped": []}
+    _timed_fit(plain, ds, [])  # warm-up: traces the train functions
+    _timed_fit(wrapped, ds, [tfprune.UpdatePruning()])
+    for _ in range(args.rounds):
+        runs["plain"].append(_timed_fit(plain, ds, []))
+        runs["wrapped"].append(_timed_fit(wrapped, ds, [tfprune.UpdatePruning()]))
+    plain_ms = 1000 * statistics.median(runs["plain"])
+    wrapped_ms = 1000 * statistics.median(runs["wrapped"])
+    return {
+        "variant": variant,
+        "prune_arguments": VARIANTS[variant],
+        "plain_step_ms": plain_ms,
+        "wrapped_step_ms": wrapped_ms,
+        "ratio": wrapped_ms / plain_ms,
+        "runs_ms": {k: [1000 * v for v in vs] for k, vs in runs.items()},
+    }
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    (x, y), _ = data.load_mnist()
+    n = args.steps * args.batch_size
+    ds = data.make_dataset(x[:n], y[:n], args.batch_size)
+    started = time.time()
+    rows = []
+    for variant in args.variants:
+        row = measure(variant, args, ds)
+        print(f"{variant}: plain {row['plain_step_ms']:.1f} ms/step, wrapped {row['wrapped_step_ms']:.1f} "
+              f"ms/step, ratio {row['ratio']:.3f}", flush=True)
+        rows.append(row)
+    result = {
+        "benchmark": "fit_overhead",
+        "model": "tfprune.zoo.small_resnet() (16/32/64), MNIST 28x28, batch %d" % args.batch_size,
+        "steps_per_run": args.steps,
+        "rounds": args.rounds,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "load_average": os.getloadavg()},
+        "wall_seconds": time.time() - started,
+        "rows": rows,
+    }
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out.with_suffix(".json"), json.dumps(result, indent=2))
+    _write_atomic(out.with_suffix(".md"), markdown(result))
+    print(markdown(result))
+    return result
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "# Training overhead of pruning inside fit",
+        "",
+        f"{result['model']}; median step time of {result['rounds']} alternating runs of "
+        f"{result['steps_per_run']} steps each (plain / wrapped). Load average during the run: "
+        f"{', '.join(f'{v:.1f}' for v in result['machine']['load_average'])} on "
+        f"{result['machine']['cpus']} CPUs. Generated by `python benchmarks/fit_overhead.py`.",
+        "",
+        "| variant | plain ms/step | wrapped ms/step | ratio |",
+        "|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        lines.append(f"| {row['variant']} | {row['plain_step_ms']:.1f} | {row['wrapped_step_ms']:.1f} | "
+                     f"{row['ratio']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()
