@@ -227,7 +227,7 @@ def test_round_to_defaults_to_8_and_none_disables_it():
     kept = {}
     for round_to in ("default", None, 4):
         kwargs = {} if round_to == "default" else {"round_to": round_to}
-        pruned = tfprune.prune(model, "l1", 0.3, **kwargs, round_to=None)
+        pruned = tfprune.prune(model, "l1", 0.3, **kwargs)
         _apply_step0(pruned)
         kept[round_to] = tfprune.slim(pruned).get_layer("wide").filters
     assert kept == {"default": 32, None: 28, 4: 28}  # 40 * 0.7 = 28 -> nearest multiple of 8
