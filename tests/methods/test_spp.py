@@ -19,7 +19,8 @@ def _state(model, name, key):
 
 def _prune(model, **kwargs):
     kwargs.setdefault("sparsity", 0.5)
-    return tfprune.prune(model, "spp", **kwargs, round_to=None)
+    kwargs.setdefault("round_to", None)
+    return tfprune.prune(model, "spp", **kwargs)
 
 
 def _drive(pruned, steps, start=0):
