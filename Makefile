@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfprune-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test data bench-coverage clean
+.PHONY: demo test data bench-coverage bench-latency bench-widths samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,18 @@ test: $(STAMP) data
 
 bench-coverage: $(STAMP)
 	$(PY) benchmarks/coverage.py
+
+# LiteRT latency of slimmed ResNet50/MobileNetV2 vs FLOPs (49 min on 2 cores shared with other jobs).
+bench-latency: $(STAMP)
+	$(PY) benchmarks/latency.py
+
+# LiteRT latency against channel width 13..72 (~6 min).
+bench-widths: $(STAMP)
+	$(PY) benchmarks/channel_widths.py
+
+# Regenerate saved_models/ (demo pipeline on MNIST, float32 + int8 .tflite; ~5 min).
+samples: $(STAMP) data
+	$(PY) examples/make_samples.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -6,7 +6,7 @@ are compared), this script
 
 1. randomises the BatchNormalization statistics and betas (so a channel that
    is not masked after its normalization shows up as a mismatch),
-2. runs ``tfprune.prune(model, "l1", sparsity=0.5)`` and applies the masks at
+2. runs ``tfprune.prune(model, "l1", sparsity=0.5, round_to=None)`` and applies the masks at
    step 0 (``Pruner(pruned).step(0)``),
 3. compares the masked model, ``strip_pruning`` and ``slim`` on a batch of 2,
 4. counts parameters and FLOPs (MACs) before and after with
@@ -174,7 +174,7 @@ def _float64_rel_diff(name: str, size: int) -> float:
         model = _build(name, size)
         _register_user_rules(model)
         _randomise_normalization(model, rng)
-        pruned = tfprune.prune(model, "l1", sparsity=0.5)
+        pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
         tfprune.Pruner(pruned).step(0)
         x = rng.uniform(0.0, 1.0, (2, size, size, 3))
         y_strip = np.asarray(tfprune.strip_pruning(pruned)(x, training=False))
@@ -223,7 +223,7 @@ def run_one(name: str, size: int, tflite: bool, out_path: str) -> None:
 
         stage = "prune"
         t = time.perf_counter()
-        pruned = tfprune.prune(model, "l1", sparsity=0.5)
+        pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
         pruner = tfprune.Pruner(pruned)
         pruner.step(0)
         timings["prune"] = time.perf_counter() - t

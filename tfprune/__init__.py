@@ -12,7 +12,14 @@ from tfprune import errors, graph, methods, schedules
 from tfprune.callbacks import UpdatePruning
 from tfprune.distill import Distiller
 from tfprune.convert import PrunePlan, make_plan, slim, strip_pruning
-from tfprune.export import benchmark_tflite, compare_latency, export_tflite, run_tflite
+from tfprune.export import (
+    benchmark_tflite,
+    compare_latency,
+    evaluate_tflite,
+    export_tflite,
+    inspect_tflite,
+    run_tflite,
+)
 from tfprune.graph import ChannelGraph, register_rule
 from tfprune.layers import PruningWrapper
 from tfprune.metrics import count_flops, count_params
@@ -35,8 +42,10 @@ __all__ = [
     "count_flops",
     "count_params",
     "errors",
+    "evaluate_tflite",
     "export_tflite",
     "graph",
+    "inspect_tflite",
     "lrf",
     "make_plan",
     "methods",

@@ -1,4 +1,4 @@
-"""Command line: ``tfprune groups|slim|export|flops ...`` on ``.keras`` files.
+"""Command line: ``tfprune groups|slim|export|flops|inspect|benchmark ...``.
 
 Calls only the public tfprune API; returns 0 on success, 1 on a tfprune error
 (message on stderr), 2 on bad usage.
@@ -50,10 +50,87 @@ def _slim(args) -> int:
 
 
 def _export(args) -> int:
+    import numpy as np
+
     import tfprune
 
-    path = tfprune.export_tflite(_load(args.model), args.output)
+    representative = None
+    if args.representative is not None:
+        try:
+            representative = np.load(args.representative, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise errors.PruningArgumentError(
+                f"Cannot read --representative {args.representative!r} as a "
+                f".npy array of input samples: {exc}"
+            ) from exc
+    labels = None
+    if args.labels is not None:
+        try:
+            with open(args.labels, encoding="utf-8") as handle:
+                labels = [line.strip() for line in handle if line.strip()]
+        except OSError as exc:
+            raise errors.PruningArgumentError(
+                f"Cannot read --labels {args.labels!r} (one label per line): {exc}"
+            ) from exc
+    normalization = None
+    if args.mean is not None or args.std is not None:
+        normalization = {
+            "mean": args.mean if args.mean is not None else [0.0],
+            "std": args.std if args.std is not None else [1.0],
+        }
+    path = tfprune.export_tflite(
+        _load(args.model),
+        args.output,
+        quantize=args.quantize,
+        representative_data=representative,
+        int8_io=args.int8_io,
+        batch_size=args.batch_size,
+        labels=labels,
+        normalization=normalization,
+    )
     print(path)
+    return 0
+
+
+def _inspect(args) -> int:
+    import tfprune.export
+
+    report = tfprune.export.inspect_tflite(args.tflite)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(tfprune.export.format_report(report))
+    return 0 if report["android_ready"] or not args.strict else 1
+
+
+def _benchmark(args) -> int:
+    import tfprune.export
+
+    if args.compare is None:
+        result = tfprune.export.benchmark_tflite(
+            args.tflite, num_threads=args.threads, runs=args.runs, warmup=args.warmup
+        )
+        text = (
+            f"{args.tflite}: median {result['median_ms']:.3f} ms, "
+            f"p90 {result['p90_ms']:.3f} ms ({result['runs']} runs, "
+            f"{result['threads']} thread(s))"
+        )
+    else:
+        result = tfprune.export.compare_latency(
+            args.tflite,
+            args.compare,
+            num_threads=args.threads,
+            rounds=args.rounds,
+            runs_per_round=max(1, args.runs // args.rounds),
+            warmup=args.warmup,
+        )
+        text = (
+            f"A {args.tflite}: median {result['median_a_ms']:.3f} ms, p90 {result['p90_a_ms']:.3f} ms\n"
+            f"B {args.compare}: median {result['median_b_ms']:.3f} ms, p90 {result['p90_b_ms']:.3f} ms\n"
+            f"B/A = {result['ratio']:.3f} (B is {result['speedup']:.2f}x as fast; "
+            f"{result['rounds']} alternating rounds, {result['threads']} thread(s))"
+        )
+    print(json.dumps(result, indent=1) if args.json else text)
     return 0
 
 
@@ -78,10 +155,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     slim.add_argument("output")
     slim.add_argument("--plan", help="PrunePlan JSON file to apply instead of the masks")
     slim.set_defaults(run=_slim)
-    export = sub.add_parser("export", help="export a .keras model to .tflite (float32)")
+    export = sub.add_parser("export", help="export a .keras model to .tflite (builtin ops only)")
     export.add_argument("model")
     export.add_argument("output")
+    export.add_argument("--quantize", choices=["float16", "dynamic", "int8"], default=None)
+    export.add_argument(
+        "--representative", help="int8: .npy file of preprocessed input samples (batch first)"
+    )
+    export.add_argument("--int8-io", action="store_true", help="int8: int8 input/output tensors")
+    export.add_argument("--batch-size", type=int, default=None, help="fix the batch dimension (e.g. 1)")
+    export.add_argument("--labels", help="text file, one class name per line (written to the JSON sidecar)")
+    export.add_argument("--mean", type=float, nargs="+", help="normalization mean (sidecar)")
+    export.add_argument("--std", type=float, nargs="+", help="normalization std (sidecar)")
     export.set_defaults(run=_export)
+    inspect = sub.add_parser(
+        "inspect", help="ops, tensor types, signature, size and Android/XNNPACK readiness of a .tflite"
+    )
+    inspect.add_argument("tflite")
+    inspect.add_argument("--json", action="store_true")
+    inspect.add_argument("--strict", action="store_true", help="exit 1 unless Android-ready")
+    inspect.set_defaults(run=_inspect)
+    bench = sub.add_parser("benchmark", help="LiteRT latency of a .tflite (or two, alternated)")
+    bench.add_argument("tflite")
+    bench.add_argument("--compare", help="second .tflite timed alternately with the first")
+    bench.add_argument("--threads", type=int, default=1)
+    bench.add_argument("--runs", type=int, default=100)
+    bench.add_argument("--rounds", type=int, default=10)
+    bench.add_argument("--warmup", type=int, default=10)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(run=_benchmark)
     flops = sub.add_parser("flops", help="print parameters and MACs")
     flops.add_argument("model")
     flops.set_defaults(run=_flops)

@@ -30,7 +30,7 @@ def prune(
     *,
     schedule: Any = None,
     granularity: str = "filter",
-    round_to: int | None = None,
+    round_to: int | None = 8,
     exclude: Iterable[str] = (),
     seed: int | None = None,
     **method_options: Any,
@@ -76,8 +76,17 @@ def prune(
             and ``count_flops(effective=True)`` reports their FLOPs savings,
             which are theoretical (dense kernels do not skip zeros). Per-layer
             ``sparsity``/``schedule`` dicts then name Conv/Dense layers.
-        round_to: keep channel counts at multiples of this (e.g. 8, which
-            XNNPACK runs fast).
+        round_to: keep the channel count of every pruned filter/channel
+            group at a multiple of this (the nearest one, at least
+            ``round_to``, at most the original count), or ``None`` to keep
+            exactly ``round(n * (1 - sparsity))`` channels. Default 8,
+            measured (``benchmarks/results/channel_widths.md``): with
+            XNNPACK on x86 (8 fp32 lanes) a width costs nearly as much as
+            the next multiple of 8 (median ratio 0.95), e.g. 17 channels ran
+            2.1x slower than 16 and only 1.25x faster than 24. Groups with
+            fewer than 8 channels, or that would round to their full width,
+            are then not pruned; pass ``round_to=None`` (or 4) for tiny
+            models.
         exclude: names of layers whose output channels (filters) are kept.
             Their input channels may still shrink when the layer feeding them
             is pruned. A layer without a channel rule must be excluded (or get

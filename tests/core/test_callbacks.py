@@ -26,20 +26,20 @@ def _ramp(end_step=12, frequency=2):
 
 
 def test_fit_without_callback_is_a_clear_error(residual_cnn, batch):
-    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", 0.5))
+    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", 0.5, round_to=None))
     with pytest.raises(errors.MissingCallbackError, match="UpdatePruning"):
         pruned.fit(dataset(*batch), epochs=1, verbose=0)
 
 
 def test_fit_without_callback_after_a_fit_with_it_still_raises(residual_cnn, batch):
-    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", 0.5))
+    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", 0.5, round_to=None))
     pruned.fit(dataset(*batch), epochs=1, verbose=0, callbacks=[tfprune.UpdatePruning()])
     with pytest.raises(errors.MissingCallbackError):
         pruned.fit(dataset(*batch), epochs=1, verbose=0)
 
 
 def test_schedule_ramps_inside_fit_and_is_monotone(residual_cnn, batch):
-    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", schedule=_ramp()))
+    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", schedule=_ramp(), round_to=None))
     seen = []
 
     class Record(keras.callbacks.Callback):
@@ -58,7 +58,7 @@ def test_schedule_ramps_inside_fit_and_is_monotone(residual_cnn, batch):
 def test_masked_weights_get_exactly_zero_gradient(residual_cnn, batch):
     import tensorflow as tf
 
-    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
     tfprune.Pruner(pruned).step(0)
     inner = pruned.get_layer("inner")
     mask_out = inner.output_mask.numpy()
@@ -77,7 +77,7 @@ def test_masked_weights_get_exactly_zero_gradient(residual_cnn, batch):
 
 
 def test_pruned_channels_are_exactly_zero_after_batchnorm(residual_cnn, batch):
-    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
     tfprune.Pruner(pruned).step(0)
     probe = keras.Model(pruned.inputs, pruned.get_layer("inner_bn").output)
     out = probe(batch[0]).numpy()
@@ -87,7 +87,7 @@ def test_pruned_channels_are_exactly_zero_after_batchnorm(residual_cnn, batch):
 
 
 def test_save_mid_training_load_and_resume(tmp_path, batch):
-    pruned = compile_for_test(tfprune.prune(build_residual_cnn(), "l1", schedule=_ramp(end_step=16)))
+    pruned = compile_for_test(tfprune.prune(build_residual_cnn(), "l1", schedule=_ramp(end_step=16), round_to=None))
     data = dataset(*batch)  # 4 steps per epoch
     pruned.fit(data, epochs=2, verbose=0, callbacks=[tfprune.UpdatePruning()])
     masks_before = _masks(pruned)
@@ -120,6 +120,6 @@ def test_callback_requires_a_compiled_wrapped_model(residual_cnn, batch):
 
 
 def test_evaluate_and_predict_need_no_callback(residual_cnn, batch):
-    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", 0.5))
+    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", 0.5, round_to=None))
     assert np.isfinite(pruned.evaluate(dataset(*batch), verbose=0))
     assert pruned.predict(batch[0], verbose=0).shape == (32, 4)

@@ -11,7 +11,7 @@ from tfprune import cli
 
 
 def test_groups_slim_export_flops(residual_cnn, tmp_path, capsys):
-    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
     tfprune.Pruner(pruned).step(0)
     pruned_path = tmp_path / "pruned.keras"
     pruned.save(pruned_path)
@@ -45,3 +45,51 @@ def test_error_exit_code_and_message(residual_cnn, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no PruningWrapper" in err
     assert not (tmp_path / "x.keras").exists()
+
+
+def test_export_int8_with_sidecar_inspect_and_benchmark(residual_cnn, tmp_path, capsys):
+    import numpy as np
+
+    model_path = tmp_path / "dense.keras"
+    residual_cnn.save(model_path)
+    shape = tuple(residual_cnn.input.shape[1:])
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "calib.npy", rng.random((20, *shape), dtype="float32"))
+    units = residual_cnn.output.shape[-1]
+    (tmp_path / "labels.txt").write_text("".join(f"class{i}\n" for i in range(units)))
+    out = tmp_path / "m.tflite"
+    argv = ["export", str(model_path), str(out), "--quantize", "int8", "--int8-io",
+            "--representative", str(tmp_path / "calib.npy"), "--labels", str(tmp_path / "labels.txt"),
+            "--mean", "0", "--std", "255"]
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    sidecar = json.loads((tmp_path / "m.json").read_text())
+    assert sidecar["labels"] == [f"class{i}" for i in range(units)]
+    assert sidecar["normalization"]["std"] == [255.0]
+    assert sidecar["inputs"][0]["dtype"] == "int8"
+
+    assert cli.main(["inspect", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ops"] == tfprune.export.tflite_ops(out)
+    assert report["android_ready"] is True
+    assert cli.main(["inspect", str(out), "--strict"]) == 0
+    assert "Android (stock LiteRT runtime): ready" in capsys.readouterr().out
+
+    assert cli.main(["benchmark", str(out), "--runs", "3", "--warmup", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == 3
+    float_path = tmp_path / "f.tflite"
+    assert cli.main(["export", str(model_path), str(float_path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["benchmark", str(float_path), "--compare", str(out), "--runs", "4", "--rounds", "2"]) == 0
+    assert "B/A = " in capsys.readouterr().out
+
+
+def test_export_bad_representative_file(residual_cnn, tmp_path, capsys):
+    model_path = tmp_path / "dense.keras"
+    residual_cnn.save(model_path)
+    (tmp_path / "calib.npy").write_text("not numpy")
+    argv = ["export", str(model_path), str(tmp_path / "m.tflite"), "--quantize", "int8",
+            "--representative", str(tmp_path / "calib.npy")]
+    assert cli.main(argv) == 1
+    assert "--representative" in capsys.readouterr().err
+    assert not (tmp_path / "m.tflite").exists()

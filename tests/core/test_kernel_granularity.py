@@ -23,7 +23,7 @@ def _step0(pruned):
 
 
 def test_column_masks_have_one_entry_per_im2col_column(residual_cnn):
-    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column"))
+    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column", round_to=None))
     masks = _masks(pruned)
     # Every Conv2D is pruned, the Dense head is not (columns are conv-only).
     assert set(masks) == {"stem", "inner", "outer"}
@@ -37,14 +37,14 @@ def test_column_masks_have_one_entry_per_im2col_column(residual_cnn):
 
 
 def test_l1_column_pruning_removes_the_lowest_norm_columns(residual_cnn):
-    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.25, granularity="column"))
+    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.25, granularity="column", round_to=None))
     mask = _masks(pruned)["inner"][..., 0]
     norms = np.abs(np.asarray(residual_cnn.get_layer("inner").kernel)).sum(-1)
     assert norms[mask == 0].max() <= norms[mask == 1].min()
 
 
 def test_weight_granularity_prunes_conv_and_dense_weights(residual_cnn):
-    pruned = _step0(tfprune.prune(residual_cnn, "l2", 0.3, granularity="weight"))
+    pruned = _step0(tfprune.prune(residual_cnn, "l2", 0.3, granularity="weight", round_to=None))
     masks = _masks(pruned)
     assert set(masks) == {"stem", "inner", "outer", "head"}
     head = np.abs(np.asarray(residual_cnn.get_layer("head").kernel))
@@ -53,7 +53,7 @@ def test_weight_granularity_prunes_conv_and_dense_weights(residual_cnn):
 
 
 def test_masked_kernel_weights_get_zero_gradient_and_keep_their_value(residual_cnn, batch):
-    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column"))
+    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column", round_to=None))
     wrapper = pruned.get_layer("inner")
     x, _ = batch
     with tf.GradientTape() as tape:
@@ -67,7 +67,7 @@ def test_masked_kernel_weights_get_zero_gradient_and_keep_their_value(residual_c
 
 
 def test_kernel_mask_equals_zeroing_the_kernel(residual_cnn, batch):
-    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column"))
+    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column", round_to=None))
     x, _ = batch
     reference = keras.models.clone_model(residual_cnn)
     reference.set_weights(residual_cnn.get_weights())
@@ -79,7 +79,7 @@ def test_kernel_mask_equals_zeroing_the_kernel(residual_cnn, batch):
 
 @pytest.mark.parametrize("granularity", ["column", "weight"])
 def test_strip_and_slim_bake_the_kernel_masks(residual_cnn, batch, granularity):
-    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity=granularity))
+    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity=granularity, round_to=None))
     x, _ = batch
     expected = pruned.predict(x, verbose=0)
     for plain in (tfprune.strip_pruning(pruned), tfprune.slim(pruned)):
@@ -91,7 +91,7 @@ def test_strip_and_slim_bake_the_kernel_masks(residual_cnn, batch, granularity):
 
 
 def test_effective_flops_scale_each_layer_by_its_kept_fraction(residual_cnn):
-    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column"))
+    pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column", round_to=None))
     dense = tfprune.metrics.flops_by_layer(residual_cnn)
     masks = _masks(pruned)
     expected = sum(
@@ -103,7 +103,7 @@ def test_effective_flops_scale_each_layer_by_its_kept_fraction(residual_cnn):
 
 def test_kernel_masks_train_save_and_resume(residual_cnn, batch, tmp_path):
     schedule = tfprune.schedules.PolynomialDecay(0.0, 0.5, begin_step=0, end_step=6, frequency=2)
-    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", schedule=schedule, granularity="column"))
+    pruned = compile_for_test(tfprune.prune(residual_cnn, "l1", schedule=schedule, granularity="column", round_to=None))
     ds = dataset(*batch)
     pruned.fit(ds, epochs=1, verbose=0, callbacks=[tfprune.UpdatePruning()])
     pruned.save(tmp_path / "half.keras")
@@ -119,12 +119,12 @@ def test_kernel_masks_train_save_and_resume(residual_cnn, batch, tmp_path):
 
 
 def test_per_layer_column_sparsity_and_exclude(residual_cnn):
-    pruned = _step0(tfprune.prune(residual_cnn, "l1", {"inner": 0.5}, granularity="column"))
+    pruned = _step0(tfprune.prune(residual_cnn, "l1", {"inner": 0.5}, granularity="column", round_to=None))
     assert set(_masks(pruned)) == {"inner"}
-    pruned = tfprune.prune(residual_cnn, "l1", 0.5, granularity="column", exclude=["stem"])
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, granularity="column", exclude=["stem"], round_to=None)
     assert set(_masks(pruned)) == {"inner", "outer"}
     with pytest.raises(errors.PruningArgumentError, match="head.*granularity='column'"):
-        tfprune.prune(residual_cnn, "l1", {"head": 0.5}, granularity="column")
+        tfprune.prune(residual_cnn, "l1", {"head": 0.5}, granularity="column", round_to=None)
 
 
 def test_kernel_granularity_needs_a_kernel():

@@ -55,7 +55,7 @@ import numpy as np, keras, tfprune
 sched = tfmot.sparsity.keras.PolynomialDecay(0.0, 0.5, begin_step=0, end_step=10, frequency=5)
 x = keras.Input((4, 4, 2))
 y = keras.layers.Dense(2, name="head")(keras.layers.Flatten()(keras.layers.Conv2D(8, 3, name="conv")(x)))
-pruned = tfprune.prune(keras.Model(x, y), "l1", schedule=sched)
+pruned = tfprune.prune(keras.Model(x, y), "l1", schedule=sched, round_to=None)
 pruner = tfprune.Pruner(pruned)
 kept = []
 for step in range(12):

@@ -37,7 +37,7 @@ def test_masks_multiply_input_and_output_channels():
 
 
 def test_plan_json_round_trip_and_reapply(residual_cnn, batch, tmp_path):
-    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
     tfprune.Pruner(pruned).step(0)
     plan = tfprune.make_plan(pruned)
     path = tmp_path / "plan.json"
@@ -54,7 +54,7 @@ def test_plan_json_round_trip_and_reapply(residual_cnn, batch, tmp_path):
 def test_plan_for_another_architecture_is_refused(residual_cnn):
     import pytest
 
-    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
     tfprune.Pruner(pruned).step(0)
     plan = tfprune.make_plan(pruned)
     x = keras.Input((8, 8, 3))
@@ -67,7 +67,7 @@ def test_slim_model_loads_without_tfprune(residual_cnn, tmp_path):
     import subprocess
     import sys
 
-    pruned = tfprune.prune(residual_cnn, "l1", 0.5)
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
     tfprune.Pruner(pruned).step(0)
     small = tfprune.slim(pruned)
     path = tmp_path / "small.keras"

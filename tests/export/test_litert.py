@@ -193,3 +193,25 @@ def test_tflite_ops_rejects_non_tflite_file(tmp_path):
     path.write_bytes(b"\x00" * 64)
     with pytest.raises(PruningArgumentError, match="not a TFLite flatbuffer"):
         tflite_ops(path)
+
+
+def test_threads_alias_and_extra_statistics(cnn_tflite, seq_tflite):
+    result = benchmark_tflite(cnn_tflite, threads=2, warmup=1, runs=5)
+    assert result["threads"] == 2 and result["warmup"] == 1
+    assert result["min_ms"] <= result["median_ms"] <= result["max_ms"]
+    assert result["stdev_ms"] >= 0
+    with pytest.raises(PruningArgumentError, match="alias"):
+        benchmark_tflite(cnn_tflite, num_threads=2, threads=3, runs=1)
+    cmp = compare_latency(
+        cnn_tflite, seq_tflite, threads=2, rounds=4, runs_per_round=2, warmup=1
+    )
+    assert cmp["threads"] == 2
+    assert cmp["speedup"] == pytest.approx(1 / cmp["ratio"])
+    assert len(cmp["round_ratios"]) == 4 and all(r > 0 for r in cmp["round_ratios"])
+    assert cmp["min_a_ms"] <= cmp["median_a_ms"] <= cmp["p90_a_ms"]
+    assert cmp["min_b_ms"] <= cmp["median_b_ms"] <= cmp["p90_b_ms"]
+
+
+def test_run_rejects_non_bool_dequantize(cnn_tflite):
+    with pytest.raises(PruningArgumentError, match="dequantize"):
+        run_tflite(cnn_tflite, np.zeros((1, 8, 8, 3), "float32"), dequantize=1)

@@ -178,6 +178,21 @@ def test_failed_export_leaves_existing_file_untouched(
     assert sorted(os.listdir(tmp_path)) == ["keep.tflite"]
 
 
+def test_flex_op_refused_unless_allowed(tmp_path):
+    inputs = keras.Input((4, 4), name="matrix")
+    x = layers.Dense(4, name="proj")(inputs)
+    x = layers.Lambda(
+        lambda t: ops.linalg.qr(t)[0], output_shape=(4, 4), name="qr_layer"
+    )(x)
+    model = keras.Model(inputs, x, name="needs_qr")
+    with pytest.raises(ExportError, match="allow_flex_ops=True") as info:
+        export_tflite(model, tmp_path / "m.tflite")
+    assert "Qr" in str(info.value) and "qr_layer" in str(info.value)
+    assert os.listdir(tmp_path) == []
+    path = export_tflite(model, tmp_path / "m.tflite", allow_flex_ops=True)
+    assert tflite_ops(path)["CUSTOM:FlexQr"] == 1
+
+
 def test_allow_custom_ops_emits_custom_ops(non_builtin_model, tmp_path):
     path = export_tflite(
         non_builtin_model, tmp_path / "custom.tflite", allow_custom_ops=True
@@ -192,11 +207,11 @@ def test_allow_custom_ops_emits_custom_ops(non_builtin_model, tmp_path):
 # Argument errors
 
 
-@pytest.mark.parametrize("bad", ["int8", "INT8"])
-def test_int8_is_not_yet_supported(seq_model, tmp_path, bad):
-    with pytest.raises(PruningArgumentError, match="not yet supported") as info:
-        export_tflite(seq_model, tmp_path / "m.tflite", quantize=bad)
-    assert "float16" in str(info.value) and "dynamic" in str(info.value)
+@pytest.mark.parametrize("mode", ["int8", "INT8"])
+def test_int8_without_representative_data_raises(seq_model, tmp_path, mode):
+    with pytest.raises(PruningArgumentError, match="representative_data") as info:
+        export_tflite(seq_model, tmp_path / "m.tflite", quantize=mode)
+    assert "x_train[:500]" in str(info.value)  # how to fix it
     assert os.listdir(tmp_path) == []
 
 

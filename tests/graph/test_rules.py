@@ -376,7 +376,7 @@ def custom_layer_model():
 def test_unknown_layer_error_is_clear():
     model = custom_layer_model()
     with pytest.raises(errors.UnsupportedLayerError) as info:
-        tfprune.prune(model, "l1", sparsity=0.5)
+        tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
     message = str(info.value)
     assert "my_scale" in message
     assert "Scale2" in message
@@ -449,7 +449,7 @@ def test_subclassed_model_raises():
     model = Subclassed()
     model(np.zeros((1, H, H, 3), "float32"))
     with pytest.raises(errors.UnsupportedModelError, match="subclassed"):
-        tfprune.prune(model, "l1", sparsity=0.5)
+        tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
     with pytest.raises(errors.UnsupportedModelError, match="Functional"):
         ChannelGraph.build(model)
 
@@ -468,7 +468,7 @@ def check_slim_small():
 
     def check(model, exclude=()):
         x = np.random.default_rng(0).uniform(size=(2, H, H, 3)).astype("float32")
-        pruned = tfprune.prune(model, "l1", sparsity=0.5, exclude=exclude)
+        pruned = tfprune.prune(model, "l1", sparsity=0.5, exclude=exclude, round_to=None)
         tfprune.Pruner(pruned).step(0)
         stripped = tfprune.strip_pruning(pruned)
         slimmed = tfprune.slim(pruned)

@@ -32,7 +32,13 @@ import numpy as np
 
 from tfprune import errors
 
-__all__ = ["benchmark_tflite", "compare_latency", "run_tflite", "tflite_ops"]
+__all__ = [
+    "benchmark_tflite",
+    "compare_latency",
+    "io_signature",
+    "run_tflite",
+    "tflite_ops",
+]
 
 _SIGNATURE_KEY = "serving_default"
 
@@ -90,6 +96,7 @@ def run_tflite(
     x: np.ndarray | Sequence[np.ndarray] | Mapping[str, np.ndarray],
     *,
     num_threads: int = 1,
+    dequantize: bool = True,
 ) -> np.ndarray | list[np.ndarray]:
     """Run a batch of inputs through a ``.tflite`` model with LiteRT.
 
@@ -105,8 +112,15 @@ def run_tflite(
             for several inputs either a mapping from input name (the
             ``keras.Input`` names, see ``Interpreter.get_signature_list()``)
             to array, or a sequence of arrays in the order of the model's
-            inputs. Arrays are cast to the input dtype.
+            inputs. Arrays are cast to the input dtype; float arrays given
+            to an integer-quantized input (``export_tflite(...,
+            int8_io=True)``) are quantized with its scale and zero point,
+            integer arrays are passed as they are.
         num_threads: Number of CPU threads for the interpreter.
+        dequantize: If True (default), integer-quantized outputs are
+            returned as float32 ``(q - zero_point) * scale``, so every
+            export mode is compared on the same scale; False returns the
+            raw integers.
 
     Returns:
         One array for a single-output model, else a list of arrays in the
@@ -116,6 +130,10 @@ def run_tflite(
         PruningArgumentError: If the inputs do not match the model's inputs.
     """
     num_threads = _check_int("num_threads", num_threads)
+    if not isinstance(dequantize, bool):
+        raise errors.PruningArgumentError(
+            f"Argument `dequantize` must be a bool. Received: {dequantize!r}."
+        )
     interpreter = _make_interpreter(path, num_threads)
     inputs, outputs = _io_details(interpreter)
     arrays = _match_inputs(inputs, x)
@@ -163,7 +181,10 @@ def run_tflite(
             interpreter.set_tensor(detail["index"], part)
         interpreter.invoke()
         for k, detail in enumerate(outputs.values()):
-            results[k].append(np.array(interpreter.get_tensor(detail["index"])))
+            value = np.array(interpreter.get_tensor(detail["index"]))
+            if dequantize:
+                value = _dequantize_output(value, detail)
+            results[k].append(value)
     merged = [np.concatenate(parts, axis=0) for parts in results]
     return merged[0] if len(merged) == 1 else merged
 
@@ -176,6 +197,7 @@ def benchmark_tflite(
     runs: int = 100,
     batch_size: int = 1,
     seed: int = 0,
+    threads: int | None = None,
 ) -> dict[str, float | int]:
     """Measure the latency of one ``invoke()`` of a ``.tflite`` model.
 
@@ -192,23 +214,30 @@ def benchmark_tflite(
         batch_size: Batch size of the random input. Must equal the model's
             batch size unless the batch dimension is dynamic.
         seed: Seed of the random input.
+        threads: Alias of ``num_threads``.
 
     Returns:
-        ``{"median_ms", "p90_ms", "mean_ms", "min_ms", "runs", "threads",
-        "batch_size"}``; times in milliseconds per ``invoke()``.
+        ``{"median_ms", "p90_ms", "mean_ms", "min_ms", "max_ms", "stdev_ms",
+        "runs", "warmup", "threads", "batch_size"}``; times in milliseconds
+        per ``invoke()``.
 
     Raises:
         PruningArgumentError: If an argument is invalid or the model has
             dynamic non-batch dimensions (no shape to generate inputs for).
     """
-    num_threads = _check_int("num_threads", num_threads)
+    num_threads = _threads(num_threads, threads)
     warmup = _check_int("warmup", warmup, minimum=0)
     runs = _check_int("runs", runs)
     batch_size = _check_int("batch_size", batch_size)
     interpreter = _prepared_interpreter(path, num_threads, batch_size, seed)
     _timed_invokes(interpreter, warmup)
     times = _timed_invokes(interpreter, runs)
-    return {**_summary(times), "threads": num_threads, "batch_size": batch_size}
+    return {
+        **_summary(times),
+        "warmup": warmup,
+        "threads": num_threads,
+        "batch_size": batch_size,
+    }
 
 
 def compare_latency(
@@ -221,6 +250,7 @@ def compare_latency(
     warmup: int = 10,
     batch_size: int = 1,
     seed: int = 0,
+    threads: int | None = None,
 ) -> dict[str, float | int]:
     """Time two ``.tflite`` models side by side and report their ratio.
 
@@ -239,16 +269,21 @@ def compare_latency(
         warmup: Untimed invokes per model before the first round.
         batch_size: Batch size of the random inputs.
         seed: Seed of the random inputs.
+        threads: Alias of ``num_threads``.
 
     Returns:
-        ``{"median_a_ms", "median_b_ms", "ratio", "p90_a_ms", "p90_b_ms",
-        "rounds", "runs_per_round", "threads", "batch_size"}`` where
-        ``ratio = median_b_ms / median_a_ms`` (below 1: B is faster).
+        ``{"median_a_ms", "median_b_ms", "ratio", "speedup", "p90_a_ms",
+        "p90_b_ms", "mean_a_ms", "mean_b_ms", "min_a_ms", "min_b_ms",
+        "round_ratios", "rounds", "runs_per_round", "threads",
+        "batch_size"}`` where ``ratio = median_b_ms / median_a_ms`` (below
+        1: B is faster), ``speedup = 1 / ratio`` and ``round_ratios`` are
+        the per-round ratios of medians (their spread shows how noisy the
+        machine was).
 
     Raises:
         PruningArgumentError: If an argument is invalid.
     """
-    num_threads = _check_int("num_threads", num_threads)
+    num_threads = _threads(num_threads, threads)
     rounds = _check_int("rounds", rounds)
     runs_per_round = _check_int("runs_per_round", runs_per_round)
     warmup = _check_int("warmup", warmup, minimum=0)
@@ -260,16 +295,29 @@ def compare_latency(
     for interpreter in interpreters.values():
         _timed_invokes(interpreter, warmup)
     times: dict[str, list[float]] = {"a": [], "b": []}
+    round_ratios = []
     for r in range(rounds):
+        this_round = {}
         for key in ("a", "b") if r % 2 == 0 else ("b", "a"):
-            times[key].extend(_timed_invokes(interpreters[key], runs_per_round))
+            this_round[key] = _timed_invokes(interpreters[key], runs_per_round)
+            times[key].extend(this_round[key])
+        round_ratios.append(
+            statistics.median(this_round["b"])
+            / statistics.median(this_round["a"])
+        )
     a, b = _summary(times["a"]), _summary(times["b"])
     return {
         "median_a_ms": a["median_ms"],
         "median_b_ms": b["median_ms"],
         "ratio": b["median_ms"] / a["median_ms"],
+        "speedup": a["median_ms"] / b["median_ms"],
         "p90_a_ms": a["p90_ms"],
         "p90_b_ms": b["p90_ms"],
+        "mean_a_ms": a["mean_ms"],
+        "mean_b_ms": b["mean_ms"],
+        "min_a_ms": a["min_ms"],
+        "min_b_ms": b["min_ms"],
+        "round_ratios": round_ratios,
         "rounds": rounds,
         "runs_per_round": runs_per_round,
         "threads": num_threads,
@@ -277,8 +325,61 @@ def compare_latency(
     }
 
 
+def io_signature(
+    model: str | os.PathLike[str] | bytes,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Inputs and outputs of a ``.tflite`` model as plain JSON-able dicts.
+
+    Args:
+        model: Path of a ``.tflite`` file, or its bytes.
+
+    Returns:
+        ``(inputs, outputs)``: lists (Keras order) of ``{"name", "shape",
+        "dtype", "quantization"}`` where ``shape`` is the shape signature
+        (``-1`` for a dynamic dimension) and ``quantization`` is
+        ``{"scale", "zero_point"}`` or None for unquantized tensors.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    if isinstance(model, (bytes, bytearray)):
+        interpreter = Interpreter(model_content=bytes(model))
+    else:
+        interpreter = _make_interpreter(model, 1)
+    inputs, outputs = _io_details(interpreter)
+
+    def describe(name: str, detail: dict) -> dict[str, Any]:
+        params = _quantization(detail)
+        return {
+            "name": name,
+            "shape": [int(d) for d in detail["shape_signature"]],
+            "dtype": np.dtype(detail["dtype"]).name,
+            "quantization": None
+            if params is None
+            else {"scale": params[0], "zero_point": params[1]},
+        }
+
+    return (
+        [describe(n, d) for n, d in inputs.items()],
+        [describe(n, d) for n, d in outputs.items()],
+    )
+
+
 # --------------------------------------------------------------------------
 # Internals
+
+
+def _threads(num_threads: object, threads: object) -> int:
+    """Resolve ``num_threads`` and its alias ``threads``."""
+    if threads is None:
+        return _check_int("num_threads", num_threads)
+    threads = _check_int("threads", threads)
+    if num_threads not in (1, threads):
+        raise errors.PruningArgumentError(
+            "Pass the thread count once: `threads` is an alias of "
+            f"`num_threads`. Received: num_threads={num_threads!r}, "
+            f"threads={threads!r}."
+        )
+    return threads
 
 
 def _check_int(name: str, value: object, *, minimum: int = 1) -> int:
@@ -413,8 +514,44 @@ def _match_inputs(inputs: dict[str, dict], x: object) -> dict[str, np.ndarray]:
                 f"Input {name!r} must have shape {_fmt_shape(signature)} "
                 f"(batch first). Received an array of shape {array.shape}."
             )
-        arrays[name] = np.ascontiguousarray(array, dtype=detail["dtype"])
+        arrays[name] = _quantize_input(array, detail)
     return arrays
+
+
+def _quantization(detail: dict) -> tuple[float, int] | None:
+    """``(scale, zero_point)`` of a per-tensor quantized tensor, else None."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not scale:
+        return None
+    return float(scale), int(zero_point)
+
+
+def _quantize_input(array: np.ndarray, detail: dict) -> np.ndarray:
+    """Cast to the input dtype; quantize float values for int8/uint8 inputs.
+
+    ``q = clip(round(x / scale) + zero_point)`` (TFLite's affine scheme);
+    integer arrays are passed through unchanged (already quantized).
+    """
+    dtype = np.dtype(detail["dtype"])
+    params = _quantization(detail)
+    if (
+        params is not None
+        and np.issubdtype(dtype, np.integer)
+        and np.issubdtype(array.dtype, np.floating)
+    ):
+        scale, zero_point = params
+        info = np.iinfo(dtype)
+        q = np.rint(array / scale) + zero_point
+        return np.ascontiguousarray(np.clip(q, info.min, info.max), dtype=dtype)
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _dequantize_output(array: np.ndarray, detail: dict) -> np.ndarray:
+    params = _quantization(detail)
+    if params is None or not np.issubdtype(array.dtype, np.integer):
+        return array
+    scale, zero_point = params
+    return ((array.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 def _fmt_shape(signature: Sequence[int]) -> str:
@@ -502,5 +639,7 @@ def _summary(times: Sequence[float]) -> dict[str, float | int]:
         "p90_ms": float(np.percentile(ordered, 90)),
         "mean_ms": statistics.fmean(ordered),
         "min_ms": ordered[0],
+        "max_ms": ordered[-1],
+        "stdev_ms": statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
         "runs": len(ordered),
     }

@@ -1,0 +1,211 @@
+"""LiteRT latency against channel width: do widths that are multiples of 8 run faster?
+
+For every width ``w`` in ``--widths`` (default 13..72) a conv stack is built:
+``Input(40, 40, 16) -> 3 x [Conv2D(w, 3x3, same) + ReLU] -> GAP -> Dense(10)``,
+exported to float32 TFLite and timed with LiteRT (XNNPACK). Every width that
+is not a multiple of 8 is timed side by side (A B B A ..., one process, see
+``tfprune.compare_latency``) against the next multiple of 8 above it,
+``ceil8(w)``, which has *more* MACs. The table reports
+
+* ``t(w) / t(ceil8(w))``: above 1 means the odd width is slower than the wider
+  rounded-up one, so rounding up costs nothing;
+* ``t(w) / t(floor8(w))``: what rounding *down* (what ``round_to=8`` does about
+  half of the time) gains;
+* latency per MAC normalised to the mean over the multiples of 8.
+
+Results: ``benchmarks/results/channel_widths.json`` and ``.md``. Run with
+``make bench-widths`` (about 4 minutes alone on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tfprune  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def build(width: int, size: int, in_channels: int, depth: int) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, in_channels), name="image")
+    x = inputs
+    for i in range(depth):
+        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name=f"stack_{width}")
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", default="13-72", help="range lo-hi (inclusive) or comma list")
+    parser.add_argument("--size", type=int, default=40)
+    parser.add_argument("--in-channels", type=int, default=16)
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--runs-per-round", type=int, default=15)
+    parser.add_argument("--out", default=str(RESULTS / "channel_widths"))
+    args = parser.parse_args(argv)
+    if "-" in args.widths:
+        lo, hi = (int(v) for v in args.widths.split("-"))
+        widths = list(range(lo, hi + 1))
+    else:
+        widths = [int(v) for v in args.widths.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
+    t0 = time.perf_counter()
+    load_before = load_average()
+
+    needed = set(widths)
+    for w in widths:
+        if w % 8:
+            needed.add(-(-w // 8) * 8)
+            if w > 8:
+                needed.add(w // 8 * 8)
+    rows: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for w in sorted(needed):
+            model = build(w, args.size, args.in_channels, args.depth)
+            paths[w] = tfprune.export_tflite(model, Path(tmp) / f"w{w}.tflite", batch_size=1)
+            rows[w] = {"width": w, "macs": tfprune.count_flops(model)}
+        print(f"exported {len(paths)} models in {time.perf_counter() - t0:.0f} s", flush=True)
+        for n in threads:
+            key = f"{n}t"
+            # Absolute latency of each width (multiples of 8 are the reference).
+            for w in sorted(needed):
+                stats = tfprune.benchmark_tflite(paths[w], num_threads=n, warmup=10, runs=30)
+                rows[w][f"median_ms_{key}"] = stats["median_ms"]
+            for w in widths:
+                if w % 8 == 0:
+                    continue
+                up = -(-w // 8) * 8
+                cmp = tfprune.compare_latency(
+                    paths[w], paths[up], num_threads=n, rounds=args.rounds, runs_per_round=args.runs_per_round
+                )
+                rows[w][f"ratio_vs_ceil8_{key}"] = cmp["median_a_ms"] / cmp["median_b_ms"]
+                if w > 8:
+                    down = w // 8 * 8
+                    cmp = tfprune.compare_latency(
+                        paths[w], paths[down], num_threads=n, rounds=args.rounds,
+                        runs_per_round=args.runs_per_round,
+                    )
+                    rows[w][f"ratio_vs_floor8_{key}"] = cmp["median_a_ms"] / cmp["median_b_ms"]
+                print(
+                    f"{key} w={w:3d} t(w)/t(ceil8)={rows[w][f'ratio_vs_ceil8_{key}']:.2f} "
+                    f"t(w)/t(floor8)={rows[w].get(f'ratio_vs_floor8_{key}', float('nan')):.2f}",
+                    flush=True,
+                )
+            ref = [rows[w][f"median_ms_{key}"] / rows[w]["macs"] for w in needed if w % 8 == 0]
+            for w in needed:
+                rows[w][f"time_per_mac_norm_{key}"] = rows[w][f"median_ms_{key}"] / rows[w]["macs"] / float(np.mean(ref))
+
+    summary = {}
+    for n in threads:
+        key = f"{n}t"
+        odd = [rows[w] for w in widths if w % 8]
+        up = np.array([r[f"ratio_vs_ceil8_{key}"] for r in odd])
+        summary[key] = {
+            "odd_widths": len(odd),
+            "odd_slower_than_ceil8": int((up > 1.0).sum()),
+            "median_ratio_vs_ceil8": float(np.median(up)),
+            "max_ratio_vs_ceil8": float(up.max()),
+            "width_of_max": int(odd[int(up.argmax())]["width"]),
+            "median_time_per_mac_odd": float(np.median([r[f"time_per_mac_norm_{key}"] for r in odd])),
+        }
+    result = {
+        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": load_average(),
+        },
+        "versions": {"keras": keras.__version__, "tensorflow": __import__("tensorflow").__version__},
+        "args": vars(args),
+        "summary": summary,
+        "rows": [rows[w] for w in sorted(rows)],
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    out.with_suffix(".md").write_text(markdown(result, widths, threads))
+    print(json.dumps(summary, indent=1))
+    return result
+
+
+def markdown(result: dict, widths: list[int], threads: list[int]) -> str:
+    a = result["args"]
+    lines = [
+        "# LiteRT latency against channel width",
+        "",
+        f"Generated by `benchmarks/channel_widths.py` on {result['generated']} "
+        f"({result['machine']['platform']}, {result['machine']['cpus']} CPUs, load average "
+        f"{result['machine']['load_average_before']} before, {result['machine']['load_average_after']} after; "
+        f"{result['wall_seconds'] / 60:.1f} min).",
+        "",
+        f"Model: `Input({a['size']}, {a['size']}, {a['in_channels']})` -> {a['depth']} x "
+        "[Conv2D(w, 3x3, same) + ReLU] -> GAP -> Dense(10), float32, batch 1, LiteRT "
+        "(XNNPACK). `t(w)/t(ceil8)`: latency of width w divided by the latency of the next "
+        "multiple of 8 (more MACs), timed side by side with `tfprune.compare_latency` "
+        f"({a['rounds']} alternating rounds x {a['runs_per_round']} invokes); above 1 means the "
+        "odd width is slower than the wider rounded-up model. `t/MAC`: median latency per MAC "
+        "normalised to the mean of the multiples of 8.",
+        "",
+        "## Summary",
+        "",
+        "| threads | odd widths | slower than ceil8 | median t(w)/t(ceil8) | max (width) | median t/MAC of odd widths |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in threads:
+        s = result["summary"][f"{n}t"]
+        lines.append(
+            f"| {n} | {s['odd_widths']} | {s['odd_slower_than_ceil8']} | {s['median_ratio_vs_ceil8']:.2f} "
+            f"| {s['max_ratio_vs_ceil8']:.2f} ({s['width_of_max']}) | {s['median_time_per_mac_odd']:.2f} |"
+        )
+    lines += ["", "## Per width", ""]
+    head = "| width | MMACs |"
+    sep = "|---|---|"
+    for n in threads:
+        head += f" ms ({n}t) | t(w)/t(ceil8) ({n}t) | t(w)/t(floor8) ({n}t) | t/MAC ({n}t) |"
+        sep += "---|---|---|---|"
+    lines += [head, sep]
+    for r in result["rows"]:
+        line = f"| {r['width']} | {r['macs'] / 1e6:.1f} |"
+        for n in threads:
+            k = f"{n}t"
+
+            def fmt(name, r=r):
+                v = r.get(name)
+                return "" if v is None else f"{v:.2f}"
+
+            line += (
+                f" {r[f'median_ms_{k}']:.3f} | {fmt(f'ratio_vs_ceil8_{k}')} | {fmt(f'ratio_vs_floor8_{k}')} "
+                f"| {fmt(f'time_per_mac_norm_{k}')} |"
+            )
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
