@@ -21,8 +21,11 @@ class UpdatePruning(keras.callbacks.Callback):
     :class:`tfprune.errors.MissingCallbackError`.
 
     Args:
-        verbose: 1 prints the pruned fraction at the end of every epoch and
-            adds it to the epoch logs as ``pruned_fraction``.
+        verbose: 1 prints the pruned fraction (and the method's scalars,
+            see :meth:`PruningMethod.logs`) at the end of every epoch. Both
+            are always added to the epoch logs (``pruned_fraction``, ...), so
+            ``keras.callbacks.TensorBoard``/``CSVLogger`` listed after this
+            callback record them.
     """
 
     def __init__(self, verbose: int = 0):
@@ -44,10 +47,13 @@ class UpdatePruning(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.pruner.method.on_epoch_end(self.pruner, epoch)
         fraction = self.pruner.pruned_fraction()
+        extra = self.pruner.method.logs(self.pruner)
         if logs is not None:
             logs["pruned_fraction"] = fraction
+            logs.update(extra)
         if self.verbose:
-            print(f"tfprune: epoch {epoch + 1}: {fraction:.1%} of prunable channels masked")
+            details = "".join(f", {k}={v:.4g}" for k, v in extra.items())
+            print(f"tfprune: epoch {epoch + 1}: {fraction:.1%} of prunable channels masked{details}")
 
     def on_train_end(self, logs=None):
         if self.pruner is not None:

@@ -116,6 +116,7 @@ def prune(
         raise errors.PruningArgumentError(msg)
     exclude = _check_exclude(model, exclude)
     per_layer = _schedules_argument(sparsity, schedule)
+    method_obj.check_schedules(list(per_layer.values()))
 
     graph = ChannelGraph.build(model, exclude=exclude)
     base_spec = {

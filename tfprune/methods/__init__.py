@@ -6,16 +6,18 @@ import inspect
 from typing import Any
 
 from tfprune import errors
+from tfprune.methods.admm import StructADMM
 from tfprune.methods.base import PruningMethod, kept_count
 from tfprune.methods.magnitude import MagnitudePruning
 
-__all__ = ["MagnitudePruning", "PruningMethod", "get", "kept_count"]
+__all__ = ["MagnitudePruning", "PruningMethod", "StructADMM", "get", "kept_count"]
 
 #: ``name -> (class, default options)``; ``prune(model, name, **options)``
 #: builds ``class(**{**defaults, **options})``.
 _FACTORIES: dict[str, tuple[type[PruningMethod], dict[str, Any]]] = {
     "l1": (MagnitudePruning, {"ord": 1}),
     "l2": (MagnitudePruning, {"ord": 2}),
+    "admm": (StructADMM, {}),
 }
 
 

@@ -13,6 +13,8 @@ methods need (see research/methods-spec.md):
   :class:`~tfprune.layers.PruningWrapper`, so it is saved in ``.keras`` files;
 * :meth:`PruningMethod.penalty` adds a loss term from inside the wrapper
   (StructADMM's ``rho/2 ||W - Z + U||^2``) without touching ``compile``;
+* :meth:`PruningMethod.logs` reports method scalars (StructADMM's
+  ``||W - Z||`` and ``rho``) into the epoch logs;
 * :meth:`PruningMethod.num_to_prune` turns a target sparsity into a count
   (fuzzy pruning overrides it to let an alpha-cut decide).
 
@@ -142,6 +144,23 @@ class PruningMethod:
     def on_epoch_end(self, pruner: Pruner, epoch: int) -> None:
         """Hook for methods with per-epoch updates (default: nothing)."""
         del pruner, epoch
+
+    def check_schedules(self, schedules: list) -> None:
+        """Raise a clear error if the method cannot run with ``schedules``.
+
+        Called by :func:`tfprune.prune` with every schedule it assigns
+        (default: any schedule is fine).
+        """
+        del schedules
+
+    def logs(self, pruner: Pruner) -> dict[str, float]:
+        """Scalars added to the epoch ``logs`` by :class:`tfprune.UpdatePruning`.
+
+        Keras callbacks after it (TensorBoard, CSVLogger, History) record
+        them; ``UpdatePruning(verbose=1)`` prints them. Default: none.
+        """
+        del pruner
+        return {}
 
     def get_config(self) -> dict[str, Any]:
         return {}

@@ -14,11 +14,13 @@ from typing import Any
 import keras
 
 from tfprune import errors
+from tfprune.schedules.admm import ADMMSchedule
 from tfprune.schedules.base import PruningSchedule
 from tfprune.schedules.constant import ConstantSparsity
 from tfprune.schedules.polynomial import PolynomialDecay
 
 __all__ = [
+    "ADMMSchedule",
     "ConstantSparsity",
     "PolynomialDecay",
     "PruningSchedule",
