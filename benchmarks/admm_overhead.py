@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         "steps_per_epoch": steps,
         "platform": {"python": sys.version.split()[0], "keras": keras.__version__,
                      "backend": keras.backend.backend(), "machine": platform.machine(),
-                     "cpus": os.cpu_count()},
+                     "cpus": os.cpu_count(), "load_average_1_5_15": list(os.getloadavg())},
         "ms_per_step": {k: [round(s * 1e3, 4) for s in v] for k, v in per_step.items()},
         "median_ms_per_step": {k: v * 1e3 for k, v in medians.items()},
         "ratio_admm_vs_plain": medians["admm"] / medians["plain"],
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
         "|---|---|---|",
         *[f"| {k} | {medians[k] * 1e3:.2f} | {medians[k] / medians['plain']:.3f} |" for k in models],
         "",
-        f"ADMM penalty alone (admm / wrapped): {result['ratio_admm_vs_wrapped']:.3f}x.",
+        f"ADMM penalty alone (admm / wrapped): {result['ratio_admm_vs_wrapped']:.3f}x. "
+        f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.",
         "",
     ])
     for name, text in (("admm_overhead.json", json.dumps(result, indent=2)), ("admm_overhead.md", md)):
