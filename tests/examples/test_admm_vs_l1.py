@@ -17,8 +17,8 @@ def test_admm_vs_l1_runs_end_to_end(tmp_path):
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     result = example.main(
-        ["--train-size", "1024", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
-         "--latency-rounds", "2", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
+        ["--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
+         "--latency-rounds", "1", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
          "--verbose", "0", "--round-to", "4"]
     )
     rows = result["rows"]
