@@ -152,6 +152,24 @@ class Pruner:
         """The (possibly wrapped) layer at ``layer_path``."""
         return self._entry_by_path[layer_path].layer
 
+    def wrapper(self, layer_path: str) -> PruningWrapper:
+        """The PruningWrapper at ``layer_path`` (KeyError if it is not wrapped)."""
+        layer = self._entry_by_path[layer_path].layer
+        if not isinstance(layer, PruningWrapper):
+            msg = f"Layer `{layer_path}` is not wrapped for pruning."
+            raise KeyError(msg)
+        return layer
+
+    def weight_variable(self, layer_path: str, weight: str) -> keras.Variable:
+        """The variable ``weight`` of a (wrapped) layer."""
+        layer = self._entry_by_path[layer_path].layer
+        inner = getattr(layer, "tfprune_wrapped_layer", layer)
+        for variable in inner.weights:
+            if variable.name == weight:
+                return variable
+        msg = f"Layer `{layer_path}` has no weight `{weight}`."
+        raise KeyError(msg)
+
     def weight_value(self, layer_path: str, weight: str) -> np.ndarray:
         """Current value of a weight of a (wrapped) layer, as NumPy."""
         layer = self._entry_by_path[layer_path].layer

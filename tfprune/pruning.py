@@ -131,6 +131,7 @@ def prune(
     if sparsity is None and schedule is None:
         schedule = method_obj.default_schedule()
     per_layer = _schedules_argument(sparsity, schedule, method_obj)
+    method_obj.check_schedules(list(per_layer.values()))
 
     graph = ChannelGraph.build(model, exclude=exclude)
     base_spec = {

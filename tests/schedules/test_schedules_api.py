@@ -11,6 +11,7 @@ from tfprune import errors, schedules
 
 def test_all_exports():
     assert sorted(schedules.__all__) == [
+        "ADMMSchedule",
         "ConstantSparsity",
         "IntervalSchedule",
         "PolynomialDecay",

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from tfprune import errors
+from tfprune.methods.admm import StructADMM
 from tfprune.methods.base import PruningMethod, kept_count
 from tfprune.methods.fuzzy import FuzzyPruning
 from tfprune.methods.lrf import LinearReplaceable
@@ -16,9 +17,10 @@ __all__ = [
     "FuzzyPruning",
     "MagnitudePruning",
     "PruningMethod",
+    "StructADMM",
     "StructuredProbabilisticPruning",
-    "get",
     "LinearReplaceable",
+    "get",
     "kept_count",
     "spp_increment",
     "spp_update",
@@ -32,6 +34,7 @@ _FACTORIES: dict[str, tuple[type[PruningMethod], dict[str, Any]]] = {
     "spp": (StructuredProbabilisticPruning, {}),
     "fuzzy": (FuzzyPruning, {}),
     "lrf": (LinearReplaceable, {}),
+    "admm": (StructADMM, {}),
 }
 
 

@@ -18,7 +18,9 @@ methods need (see research/methods-spec.md):
 * :meth:`PruningMethod.num_to_prune` turns a target sparsity into a count
   (fuzzy pruning overrides it to let an alpha-cut decide);
 * :meth:`PruningMethod.epoch_logs` returns scalars for the epoch logs
-  (TensorBoard), :meth:`PruningMethod.default_schedule` a schedule for
+  (TensorBoard; StructADMM's ``||W - Z||`` and ``rho``, fuzzy's set sizes),
+  :meth:`PruningMethod.check_schedules` refuses schedules a method cannot
+  run with, :meth:`PruningMethod.default_schedule` gives a schedule for
   ``prune`` calls without ``sparsity``/``schedule``.
 
 Methods are Keras-serializable objects whose config is stored in the wrappers.
@@ -173,6 +175,14 @@ class PruningMethod:
     def on_epoch_end(self, pruner: Pruner, epoch: int) -> None:
         """Hook for methods with per-epoch updates (default: nothing)."""
         del pruner, epoch
+
+    def check_schedules(self, schedules: list) -> None:
+        """Raise a clear error if the method cannot run with ``schedules``.
+
+        Called by :func:`tfprune.prune` with every schedule it assigns
+        (default: any schedule is fine).
+        """
+        del schedules
 
     def epoch_logs(self, pruner: Pruner) -> dict[str, float]:
         """Scalars :class:`tfprune.UpdatePruning` adds to the epoch logs (default: none).

@@ -14,12 +14,14 @@ from typing import Any
 import keras
 
 from tfprune import errors
+from tfprune.schedules.admm import ADMMSchedule
 from tfprune.schedules.base import PruningSchedule
 from tfprune.schedules.constant import ConstantSparsity
 from tfprune.schedules.interval import IntervalSchedule
 from tfprune.schedules.polynomial import PolynomialDecay
 
 __all__ = [
+    "ADMMSchedule",
     "ConstantSparsity",
     "IntervalSchedule",
     "PolynomialDecay",
