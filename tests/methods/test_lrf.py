@@ -125,7 +125,7 @@ def test_method_config_round_trips_and_reloads(residual_cnn, tmp_path, batch):
 
 def test_groups_outside_pq_chains_raise(residual_cnn):
     model_pq = lrf.insert_pq(residual_cnn)
-    pruned = tfprune.prune(model_pq, "lrf", convs=["inner", "outer"], sparsity={"stem": 0.5})
+    pruned = tfprune.prune(model_pq, "lrf", convs=["inner", "outer"], sparsity={"stem": 0.5}, round_to=None)
     pruner = tfprune.Pruner(pruned)
     with pytest.raises(errors.PruningArgumentError, match="insert_pq"):
         pruner.step(0)
