@@ -16,10 +16,14 @@ same number of epochs, and both slim models get the same fine-tuning
 from __future__ import annotations
 
 import argparse
+import pathlib
+import sys
 
-import _common
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import tfprune
+import _common  # noqa: E402  (examples/_common.py)
+
+import tfprune  # noqa: E402
 
 
 def parse_args(argv=None):

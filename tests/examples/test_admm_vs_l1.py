@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "admm_vs_l1.py"
-
 
 @pytest.mark.slow
-def test_admm_vs_l1_runs_end_to_end(tmp_path):
-    spec = importlib.util.spec_from_file_location("tfprune_admm_vs_l1", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+def test_admm_vs_l1_runs_end_to_end(tmp_path, load_example):
+    example = load_example("admm_vs_l1")
     result = example.main(
         ["--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
          "--latency-rounds", "1", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-DEMO = pathlib.Path(__file__).resolve().parents[2] / "examples" / "demo.py"
-
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_on_mnist(tmp_path):
-    spec = importlib.util.spec_from_file_location("tfprune_demo", DEMO)
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+def test_demo_runs_end_to_end_on_mnist(tmp_path, load_example):
+    demo = load_example("demo")
     result = demo.main(
         ["--train-size", "1024", "--epochs", "1", "--prune-epochs", "1",
          "--finetune-epochs", "0", "--out", str(tmp_path), "--verbose", "0"]

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "fuzzy_vs_l1.py"
-
 
 @pytest.mark.slow
-def test_fuzzy_vs_l1_runs_and_matches_flops(tmp_path):
-    spec = importlib.util.spec_from_file_location("tfprune_fuzzy_vs_l1", EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+def test_fuzzy_vs_l1_runs_and_matches_flops(tmp_path, load_example):
+    example = load_example("fuzzy_vs_l1")
     result = example.main(
         ["--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
          "--batch-size", "64", "--target-flops", "0.4", "--latency-rounds", "2",

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
-
 
 @pytest.mark.slow
-def test_spp_vs_l1_compares_at_the_same_flops(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location("spp_vs_l1", EXAMPLES / "spp_vs_l1.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+def test_spp_vs_l1_compares_at_the_same_flops(tmp_path, load_example):
+    example = load_example("spp_vs_l1")
     result = example.main([
         "--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
         "--batch-size", "32", "--A", "0.5", "--latency-rounds", "2", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
@@ -35,4 +27,3 @@ def test_spp_vs_l1_compares_at_the_same_flops(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["settings"]["A"] == 0.5
     assert "| spp |" in (tmp_path / "results.md").read_text()
-    sys.modules.pop("_common", None)
