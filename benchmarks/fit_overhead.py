@@ -45,6 +45,12 @@ VARIANTS = {
     "l1-filter": {"method": "l1", "sparsity": 0.5},
     "spp-filter": {"method": "spp", "sparsity": 0.5, "A": 0.001, "granularity": "filter"},
     "spp-column": {"method": "spp", "sparsity": 0.5, "A": 0.001, "granularity": "column"},
+    # StructADMM in its ADMM phase (penalty on, a Z/U update every 20 steps).
+    "admm-filter": {
+        "method": "admm",
+        "schedule": tfprune.schedules.ADMMSchedule(0.5, admm_steps=10**9, update_every=20),
+        "rho": 1e-3,
+    },
 }
 
 
@@ -107,7 +113,8 @@ def measure(variant: str, args, ds) -> dict:
     wrapped_ms = 1000 * statistics.median(runs["wrapped"])
     return {
         "variant": variant,
-        "prune_arguments": VARIANTS[variant],
+        "prune_arguments": {k: (v if isinstance(v, (int, float, str)) else repr(v))
+                            for k, v in VARIANTS[variant].items()},
         "plain_step_ms": plain_ms,
         "wrapped_step_ms": wrapped_ms,
         "ratio": wrapped_ms / plain_ms,
