@@ -194,12 +194,14 @@ class PruningWrapper(keras.layers.Wrapper):
 
     def _call_with_masked_kernel(self, x, kernel_mask, kwargs):
         kernel = self.layer.kernel
-        trainable = [
-            v * ops.cast(kernel_mask, v.dtype) if v is kernel else v
-            for v in self.layer.trainable_variables
-        ]
-        non_trainable = list(self.layer.non_trainable_variables)
-        y, _ = self.layer.stateless_call(trainable, non_trainable, x, **kwargs)
+
+        def values(variables):
+            # The kernel is trainable, or non-trainable in a frozen layer.
+            return [v * ops.cast(kernel_mask, v.dtype) if v is kernel else v for v in variables]
+
+        y, _ = self.layer.stateless_call(
+            values(self.layer.trainable_variables), values(self.layer.non_trainable_variables), x, **kwargs
+        )
         return y
 
     def compute_output_shape(self, input_shape):
