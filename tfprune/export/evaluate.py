@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tfprune import errors
+from tfprune import _validation, errors
 from tfprune.export.litert import run_tflite
 
 __all__ = ["evaluate_tflite"]
@@ -54,15 +54,7 @@ def evaluate_tflite(
         PruningArgumentError: If the data is not labelled batches, the
             labels do not match the number of outputs, or it is empty.
     """
-    if max_examples is not None and (
-        isinstance(max_examples, bool)
-        or not isinstance(max_examples, int)
-        or max_examples < 1
-    ):
-        raise errors.PruningArgumentError(
-            "Argument `max_examples` must be None or an integer >= 1. "
-            f"Received: {max_examples!r}."
-        )
+    max_examples = _validation.check_positive_int("max_examples", max_examples, allow_none=True)
     run_reference = _reference_runner(reference, num_threads)
     correct = agree = ref_correct = total = 0
     for x, y in _batches(dataset):

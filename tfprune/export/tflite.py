@@ -33,7 +33,8 @@ content goes to the ``tfprune.export`` logger at DEBUG level. Anything another
 thread writes to stderr in that window (usually well under a second) ends up
 there too.
 
-This module depends on nothing in tfprune except :mod:`tfprune.errors`.
+This module depends on nothing in tfprune except :mod:`tfprune.errors` and the
+argument checks of :mod:`tfprune._validation`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from typing import Any
 
 import keras
 
-from tfprune import errors
+from tfprune import _validation, errors
 from tfprune.export import sidecar as sidecar_lib
 from tfprune.export._atomic import atomic_write
 from tfprune.export.calibration import calibration_samples
@@ -187,15 +188,7 @@ def export_tflite(
             "int8_io=True (integer input/output tensors) needs "
             f"quantize='int8'. Received: quantize={quantize!r}."
         )
-    if (
-        isinstance(max_calibration_samples, bool)
-        or not isinstance(max_calibration_samples, int)
-        or max_calibration_samples < 1
-    ):
-        raise errors.PruningArgumentError(
-            "Argument `max_calibration_samples` must be an integer >= 1. "
-            f"Received: {max_calibration_samples!r}."
-        )
+    max_calibration_samples = _validation.check_positive_int("max_calibration_samples", max_calibration_samples)
     labels = sidecar_lib.check_labels(labels)
     normalization = sidecar_lib.check_normalization(normalization)
     calibration = None
@@ -357,15 +350,7 @@ def _fixed_batch_signature(model: keras.Model, batch_size: object) -> list[Any]:
     the input names, so the TFLite signature still uses the ``keras.Input``
     names.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, int)
-        or batch_size < 1
-    ):
-        raise errors.PruningArgumentError(
-            "Argument `batch_size` must be None (dynamic batch) or an "
-            f"integer >= 1. Received: batch_size={batch_size!r}."
-        )
+    _validation.check_positive_int("batch_size", batch_size, allow_none=True)  # None: dynamic batch
     try:
         structure = model.input  # Functional: tensor, list or dict.
     except (AttributeError, ValueError):
