@@ -31,7 +31,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import tfprune  # noqa: E402
 from tfprune import data, zoo  # noqa: E402
