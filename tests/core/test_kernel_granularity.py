@@ -66,8 +66,12 @@ def test_masked_kernel_weights_get_zero_gradient_and_keep_their_value(residual_c
     assert np.abs(kernel[mask == 0]).max() > 0  # masked, not overwritten
 
 
-def test_kernel_mask_equals_zeroing_the_kernel(residual_cnn, batch):
+@pytest.mark.parametrize("frozen", [False, True])
+def test_kernel_mask_equals_zeroing_the_kernel(residual_cnn, batch, frozen):
+    # A frozen layer's kernel is a non-trainable variable: masked all the same.
+    residual_cnn.get_layer("inner").trainable = not frozen
     pruned = _step0(tfprune.prune(residual_cnn, "l1", 0.5, granularity="column", round_to=None))
+    assert pruned.get_layer("inner").layer.trainable is not frozen
     x, _ = batch
     reference = keras.models.clone_model(residual_cnn)
     reference.set_weights(residual_cnn.get_weights())
