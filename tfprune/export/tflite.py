@@ -300,20 +300,26 @@ def _keyed_by_signature(
     return samples
 
 
-def _input_specs(
-    model: keras.Model,
-) -> tuple[list[str], list[tuple[int | None, ...]], list[str]]:
-    """Names (as in the SavedModel signature), shapes and dtypes of inputs."""
+def _known_inputs(model: keras.Model, needed_by: str, alternative: str) -> list[Any]:
+    """``model.inputs`` as a list, or a clear error naming what needs them."""
     try:
         inputs = list(model.inputs or ())
     except (AttributeError, ValueError):
         inputs = []
     if not inputs:
         raise errors.PruningArgumentError(
-            f"quantize='int8' needs a model with known inputs, but model "
+            f"{needed_by} needs a model with known inputs, but model "
             f"{model.name!r} has no `inputs`. Use a Functional or Sequential "
-            "model built from keras.Input."
-        )
+            f"model built from keras.Input{alternative}."
+        ) from None
+    return inputs
+
+
+def _input_specs(
+    model: keras.Model,
+) -> tuple[list[str], list[tuple[int | None, ...]], list[str]]:
+    """Names (as in the SavedModel signature), shapes and dtypes of inputs."""
+    inputs = _known_inputs(model, "quantize='int8'", "")
     names = [t.name for t in inputs]
     shapes = [tuple(t.shape) for t in inputs]
     dtypes = [str(getattr(t.dtype, "name", t.dtype)) for t in inputs]
@@ -356,17 +362,7 @@ def _fixed_batch_signature(model: keras.Model, batch_size: object) -> list[Any]:
     except (AttributeError, ValueError):
         # Sequential models and called subclassed models may only know a
         # flat `inputs` list.
-        try:
-            inputs = list(model.inputs or ())
-        except (AttributeError, ValueError):
-            inputs = []
-        if not inputs:
-            raise errors.PruningArgumentError(
-                f"batch_size={batch_size} needs a model with known inputs, "
-                f"but model {model.name!r} has no `inputs`. Use a Functional "
-                "or Sequential model built from keras.Input, or pass "
-                "batch_size=None."
-            ) from None
+        inputs = _known_inputs(model, f"batch_size={batch_size}", ", or pass batch_size=None")
         structure = inputs[0] if len(inputs) == 1 else inputs
 
     def spec(tensor: Any) -> keras.InputSpec:
