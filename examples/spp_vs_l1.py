@@ -34,22 +34,27 @@ def parse_args(argv=None):
     parser.add_argument("--u", type=float, default=0.25, help="SPP Delta(r_c) / A")
     parser.add_argument("--interval", type=int, default=1, help="SPP update interval t (steps)")
     parser.add_argument("--target-flops", type=float, default=None, help="optional global FLOPs target (fraction)")
+    parser.add_argument("--granularity", default="filter", choices=["filter", "column"],
+                        help="filter: slimmable groups; column: K[i,j,c,:] (theoretical FLOPs only)")
     return parser.parse_args(argv)
 
 
-def run_spp(dense, task, args):
+def run_spp(dense, task, args, callbacks=()):
     pruned = tfprune.prune(
-        dense, "spp", sparsity=args.sparsity, granularity="filter", round_to=args.round_to,
+        dense, "spp", sparsity=args.sparsity, granularity=args.granularity, round_to=args.round_to,
         seed=args.seed, A=args.A, u=args.u, interval=args.interval, target_flops=args.target_flops,
     )
     _common.compile_model(pruned, 1e-3)
     pruned.fit(task.train, epochs=args.prune_epochs, verbose=args.verbose,
-               callbacks=[tfprune.UpdatePruning(verbose=1)], shuffle=False)
+               callbacks=[*callbacks, tfprune.UpdatePruning(verbose=1)], shuffle=False)
     return pruned
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.granularity != "filter":
+        raise SystemExit("spp_vs_l1.py compares slim models: use --granularity filter "
+                         "(benchmarks/compare.py runs column SPP).")
     settings = {k: getattr(args, k) for k in ("sparsity", "A", "u", "interval", "target_flops")}
     return _common.compare("spp", run_spp, args, settings)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from testing_models import dataset
@@ -76,10 +77,25 @@ def test_run_validates_arguments(residual_cnn, batch):
 @pytest.mark.slow
 def test_run_fine_tunes_with_distillation(residual_cnn, batch):
     x, y = batch
+    counter = _BatchCounter()
     pruned = lrf.run(residual_cnn, dataset(x, y), convs=["outer"], steps_per_layer=1, initial_steps=1,
-                     round_to=1, verbose=1)
+                     round_to=1, verbose=1, callbacks=[counter])
+    # The user's callbacks see every fine-tuning fit: initial, then filters and inputs of "outer".
+    assert counter.fits == 3 and counter.batches == 3
     assert lrf.wrapped_convs(pruned) == ["outer"]
     # Trained: the stem moved away from the original (frozen teacher) weights.
     assert not np.allclose(np.array(pruned.get_layer("stem").kernel), np.array(residual_cnn.get_layer("stem").kernel))
     assert np.array(pruned.get_layer("outer").output_mask).sum() == 4
     assert pruned.get_layer("inner").__class__.__name__ == "Conv2D"  # not wrapped by P/Q
+
+
+class _BatchCounter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.fits = self.batches = 0
+
+    def on_train_begin(self, logs=None):
+        self.fits += 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1

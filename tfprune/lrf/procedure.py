@@ -120,6 +120,7 @@ def finetune(
     optimizer: Any = None,
     loss: Any = None,
     temperature: float = 2.0,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> None:
     """Fine-tune a wrapped model for ``steps`` batches (``CE [+ KD]``).
@@ -134,6 +135,8 @@ def finetune(
             default SGD(1e-3, momentum 0.9, weight decay 1e-4) as in the paper.
         loss: default ``SparseCategoricalCrossentropy(from_logits=True)``.
         temperature: KD temperature.
+        callbacks: extra Keras callbacks for this ``fit`` (e.g. TensorBoard);
+            :class:`tfprune.UpdatePruning` is always added.
     """
     steps = _validation.check_positive_int("steps", steps)
     if optimizer is None:
@@ -149,7 +152,7 @@ def finetune(
         trainer = model
     trainer.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     trainer.fit(dataset.repeat(), epochs=1, steps_per_epoch=steps, verbose=verbose,
-                callbacks=[UpdatePruning()])
+                callbacks=[*callbacks, UpdatePruning()])
 
 
 def run(
@@ -165,6 +168,7 @@ def run(
     loss: Any = None,
     convs: Iterable[str] | None = None,
     round_to: int | None = None,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> keras.Model:
     """Prune ``model`` with LRF; return the masked model (``slim`` it next).
@@ -187,6 +191,8 @@ def run(
         loss: the task loss (default sparse CE on logits).
         convs: convs to wrap (default every KxK conv but the stem).
         round_to: keep channel counts at multiples of this.
+        callbacks: extra Keras callbacks passed to every fine-tuning ``fit``
+            (e.g. TensorBoard, or a timer); the same objects are reused.
         verbose: 1 prints each phase; also passed to ``fit``.
 
     Returns:
@@ -199,7 +205,7 @@ def run(
     if steps_per_layer != 0:
         _validation.check_positive_int("steps_per_layer", steps_per_layer)
     pruned = wrap(insert_pq(model, convs), round_to=round_to)
-    kwargs = {"optimizer": optimizer, "loss": loss, "verbose": max(0, verbose - 1)}
+    kwargs = {"optimizer": optimizer, "loss": loss, "callbacks": tuple(callbacks), "verbose": max(0, verbose - 1)}
     if initial_steps:
         if verbose:
             print(f"lrf: initial fine-tuning, {initial_steps} steps (CE only)")
