@@ -501,8 +501,11 @@ HOW_TO_READ = """\
   pruned / dense (medians), the speed-up its inverse. Read it as ±15 %.
 - **Fit step-time ratio** is the median wall time of a training step of the
   pruning fit, callbacks included, divided by that of a plain `fit` of the
-  dense model measured just before each run. **Pruning s** is the wall time
-  of the whole pruning phase.
+  dense model measured just before each run. The two are timed one after
+  the other, not alternately, so load changes on the shared machine move it
+  by ±20 % (a ratio below 1.0 is such noise): read it as a rough indication,
+  and `benchmarks/fit_overhead.py` (alternating runs) for the overhead itself.
+  **Pruning s** is the wall time of the whole pruning phase.
 - **Data set**: a survey of PyPI found no wheel that ships a harder image data
   set (CIFAR-10, Fashion-MNIST, SVHN, ...), and the machine has no internet,
   so MNIST is made harder by a small training subset and 10x compression
