@@ -26,21 +26,20 @@ Never edit ``docs/benchmarks.md`` by hand: re-run this script.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
+import io
 import json
 import math
 import os
 import statistics
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfprune._atomic import default_file_mode, write_atomic  # noqa: E402
+from tfprune._atomic import write_atomic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KIND = "tfprune-compare"
@@ -583,22 +582,10 @@ def _nice_ticks(low: float, high: float) -> list[float]:
 
 
 def _save_png_atomic(fig, path: Path) -> Path:
-    """Save ``fig`` as PNG to a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else default_file_mode()
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    return path
+    """Render ``fig`` as PNG and write it to ``path`` atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return write_atomic(path, buffer.getvalue(), make_parents=True)
 
 
 def plot_pareto(result: CompareResult, kind: str, path: Path) -> Path:
