@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from tfprune import errors
+from tfprune import errors, selection
 from tfprune import schedules as schedules_lib
 from tfprune.graph import ChannelGraph, ChannelGroup
 from tfprune.layers import PruningWrapper, find_wrappers
@@ -46,6 +46,11 @@ class Pruner:
         self.round_to = spec.get("round_to")
         self.granularity = spec.get("granularity", "filter")
         self.seed = spec.get("seed")
+        budget = spec.get("budget")
+        #: ``{"target": Target, "allocation", "normalize", "tolerance"}`` or None.
+        self.budget = None if budget is None else {**budget, "target": selection.Target.from_config(budget["target"])}
+        self._cost_model = None
+        self._applied_progress = None
         self.method = wrappers[0].method
         self.graph = ChannelGraph.build(model, exclude=self.exclude)
         self.entries = [
@@ -112,6 +117,121 @@ class Pruner:
     def set_group_keep(self, group: ChannelGroup, keep: np.ndarray) -> None:
         """Set the keep flags of the group's units (call write_masks after)."""
         self.keep[np.array(group.units, dtype=np.int64)] = keep
+
+    # Budgets -----------------------------------------------------------------
+    @property
+    def cost_model(self):
+        """FLOPs/params of the slim model for any keep vector (built once)."""
+        if self._cost_model is None:
+            from tfprune.metrics.cost import CostModel
+
+            self._cost_model = CostModel.build(self.model, self.graph)
+        return self._cost_model
+
+    @staticmethod
+    def final_sparsity(schedule) -> float:
+        """The sparsity a schedule ends at (its largest, for ADMM-style lists)."""
+        config = schedule.get_config()
+        for key in ("final_sparsity", "target_sparsity", "max_sparsity"):
+            value = config.get(key)
+            if value is not None:
+                return float(max(value) if isinstance(value, (list, tuple)) else value)
+        return float(schedule(10**12)[1])
+
+    def budget_progress(self, step: int) -> float | None:
+        """Fraction of the way to the budget at ``step``, or None if no update.
+
+        With ``target=`` every group shares one schedule; its sparsity is read
+        as progress, ``s(step) / s_final`` (docs/budgets.md).
+        """
+        if not self.active_groups:
+            return None
+        schedule = self.schedule_of(self.active_groups[0])
+        should_prune, sparsity = schedule(step)
+        if not should_prune:
+            return None
+        final = self.final_sparsity(schedule)
+        return 1.0 if final <= 0 else min(1.0, float(sparsity) / final)
+
+    def candidates(self, method) -> list[selection.Candidate]:
+        """The active groups as :class:`tfprune.selection.Candidate`, scored by ``method``."""
+        out = []
+        for group in self.active_groups:
+            out.append(
+                selection.Candidate(
+                    key=group.id,
+                    units=np.array(group.units, dtype=np.int64),
+                    scores=np.asarray(method.scores(self, group), dtype=np.float64),
+                    keep=self.group_keep(group),
+                    round_to=self.round_to,
+                    floor=selection.default_floor(group.num_channels, self.round_to),
+                )
+            )
+        return out
+
+    def allocate_budget(self, method, progress: float = 1.0) -> selection.Allocation:
+        """Kept units of every group meeting the budget at ``progress`` (0..1).
+
+        The budget moves linearly from the dense cost (progress 0) to the
+        target (progress 1); the final one must be met within the tolerance
+        (fraction of the dense cost), else :class:`tfprune.errors.BudgetError`.
+        """
+        budget = self.budget
+        target = budget["target"]
+        cost_model = self.cost_model
+        dense = cost_model.dense(target.metric)
+        goal = target.absolute(dense)
+        current = float(dense - progress * (dense - goal))
+        final = progress >= 1.0
+        tolerance = budget["tolerance"] * dense if final else float("inf")
+        try:
+            return selection.allocate(
+                self.candidates(method),
+                lambda keep: cost_model.cost(target.metric, keep),
+                current,
+                base_keep=self.keep,
+                allocation=budget["allocation"],
+                normalize=budget["normalize"],
+                tolerance=tolerance,
+            )
+        except selection.Unreachable as exc:
+            raise self._budget_error(exc, target, dense) from None
+
+    def apply_budget(self, method, progress: float = 1.0) -> None:
+        """Prune to the budget at ``progress`` and write the masks.
+
+        A repeated call at the progress already applied does nothing (a
+        constant schedule fires at every step).
+        """
+        if progress == self._applied_progress:
+            return
+        allocation = self.allocate_budget(method, progress)
+        for group in self.active_groups:
+            self.set_group_keep(group, allocation.keep[group.id])
+        self.write_masks()
+        self._applied_progress = progress
+
+    def _budget_error(self, exc, target, dense) -> errors.BudgetError:
+        def share(value):
+            return "none" if value is None else f"{value:.6g} ({value / dense:.3f} x dense)"
+
+        if exc.low is None:
+            why = (
+                f"the smallest model reachable keeps {share(exc.minimum)}: every "
+                f"prunable group at its floor (round_to={self.round_to}, at least "
+                f"{self.round_to or 1} channel(s) per group); the model's inputs, "
+                "outputs, excluded layers and channels coupled to them are never pruned"
+            )
+            fix = "Ask for a larger target, pass a smaller round_to (or None), or exclude fewer layers."
+        else:
+            why = (
+                f"with round_to={self.round_to} the nearest reachable costs are "
+                f"{share(exc.low)} below and {share(exc.high)} above, both farther "
+                f"than the tolerance ({self.budget['tolerance']:.0%} of dense)"
+            )
+            fix = "Ask for a reachable target, pass a smaller round_to, or a larger `tolerance`."
+        msg = f"The pruning target {target.describe(dense)} cannot be met: {why}. {fix}"
+        return errors.BudgetError(msg, requested=exc.budget, reachable=(exc.low, exc.high, exc.minimum))
 
     # Kernel (column / weight) helpers -------------------------------------
     def kernel_schedule(self, entry) -> schedules_lib.PruningSchedule:

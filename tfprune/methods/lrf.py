@@ -103,6 +103,11 @@ class LinearReplaceable(PruningMethod):
             Only their two internal channel groups can be pruned.
     """
 
+    # Not ported to the shared budget allocation yet: prune(target=...) and
+    # one_shot refuse this method with a clear error (docs/budgets.md).
+    supports_budget = False
+    supports_one_shot = False
+
     def __init__(self, convs: list[str] | tuple[str, ...] = ()):
         self.convs = [str(c) for c in convs]
 
