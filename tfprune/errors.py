@@ -51,3 +51,7 @@ class BudgetError(PruningArgumentError):
 
 class RoundingWarning(UserWarning):
     """``round_to`` keeps a group whole although a sparsity was asked for it."""
+
+
+class BudgetWarning(UserWarning):
+    """Inside ``fit``, the constraints left the model off its pruning target."""

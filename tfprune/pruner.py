@@ -7,6 +7,8 @@ from a ``.keras`` file resumes pruning exactly where it stopped.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -51,6 +53,7 @@ class Pruner:
         self.budget = None if budget is None else {**budget, "target": selection.Target.from_config(budget["target"])}
         self._cost_model = None
         self._applied_progress = None
+        self._budget_cache: dict = {}
         self.method = wrappers[0].method
         self.graph = ChannelGraph.build(model, exclude=self.exclude)
         self.entries = [
@@ -169,12 +172,15 @@ class Pruner:
             )
         return out
 
-    def allocate_budget(self, method, progress: float = 1.0) -> selection.Allocation:
+    def allocate_budget(self, method, progress: float = 1.0, *, strict: bool = True) -> selection.Allocation:
         """Kept units of every group meeting the budget at ``progress`` (0..1).
 
         The budget moves linearly from the dense cost (progress 0) to the
-        target (progress 1); the final one must be met within the tolerance
-        (fraction of the dense cost), else :class:`tfprune.errors.BudgetError`.
+        target (progress 1). With ``strict`` (``prune``'s early check,
+        :func:`tfprune.one_shot`) a final budget that cannot be met within
+        the tolerance raises :class:`tfprune.errors.BudgetError`; inside
+        ``fit`` the nearest configuration under the budget is used and a
+        :class:`tfprune.errors.BudgetWarning` says how far it is.
         """
         budget = self.budget
         target = budget["target"]
@@ -183,9 +189,9 @@ class Pruner:
         goal = target.absolute(dense)
         current = float(dense - progress * (dense - goal))
         final = progress >= 1.0
-        tolerance = budget["tolerance"] * dense if final else float("inf")
+        tolerance = budget["tolerance"] * dense if final and strict else float("inf")
         try:
-            return selection.allocate(
+            result = selection.allocate(
                 self.candidates(method),
                 lambda keep: cost_model.cost(target.metric, keep),
                 current,
@@ -196,8 +202,18 @@ class Pruner:
             )
         except selection.Unreachable as exc:
             raise self._budget_error(exc, target, dense) from None
+        if final and not strict and abs(result.cost - goal) > budget["tolerance"] * dense:
+            warnings.warn(
+                f"The pruning target {target.describe(dense)} is not met: the "
+                f"pruned model costs {result.cost:.6g} ({result.cost / dense:.3f} x dense) "
+                f"under the constraints (round_to={self.round_to}, floors, channels "
+                "already pruned).",
+                errors.BudgetWarning,
+                stacklevel=2,
+            )
+        return result
 
-    def apply_budget(self, method, progress: float = 1.0) -> None:
+    def apply_budget(self, method, progress: float = 1.0, *, strict: bool = True) -> None:
         """Prune to the budget at ``progress`` and write the masks.
 
         A repeated call at the progress already applied does nothing (a
@@ -205,11 +221,58 @@ class Pruner:
         """
         if progress == self._applied_progress:
             return
-        allocation = self.allocate_budget(method, progress)
+        allocation = self.allocate_budget(method, progress, strict=strict)
         for group in self.active_groups:
             self.set_group_keep(group, allocation.keep[group.id])
         self.write_masks()
         self._applied_progress = progress
+
+    def budget_status(self) -> tuple[float, float, float]:
+        """``(cost now, target, dense)`` under the budget's metric."""
+        target = self.budget["target"]
+        dense = self.cost_model.dense(target.metric)
+        return float(self.cost_model.cost(target.metric, self.keep)), target.absolute(dense), float(dense)
+
+    def warn_if_budget_unmet(self, step: int) -> None:
+        """Warn when the schedule has ended but the model is not at its target.
+
+        Methods that prune gradually (SPP raises probabilities step by step)
+        may need more steps than the schedule; a run that stops early must
+        not pass for a finished one.
+        """
+        if self.budget is None or not self.active_groups:
+            return
+        schedule = self.schedule_of(self.active_groups[0])
+        if self.final_sparsity(schedule) - float(schedule(step)[1]) > 1e-9:
+            return  # still ramping: nothing is due yet
+        cost, goal, dense = self.budget_status()
+        if cost > goal + self.budget["tolerance"] * dense:
+            warnings.warn(
+                f"Training stopped at step {step} with the model at {cost / dense:.3f} x "
+                f"dense {self.budget['target'].metric}, above its target "
+                f"{self.budget['target'].describe(dense)}: {type(self.method).__name__} "
+                "has not finished pruning. Train for more steps (fit again with "
+                "UpdatePruning: it resumes), or use a faster schedule.",
+                errors.BudgetWarning,
+                stacklevel=2,
+            )
+
+    def budget_prune_count(self, method, group: ChannelGroup, sparsity: float) -> int:
+        """Units of ``group`` to prune in total under the budget, for methods
+        that prune towards a count over several steps (SPP, StructADMM, LRF).
+
+        ``sparsity`` is the group's schedule value, read as progress. One
+        allocation is computed per step and state (cached until the keep flags
+        or the progress change, and cleared by :meth:`step`).
+        """
+        final = self.final_sparsity(self.schedule_of(group))
+        progress = 1.0 if final <= 0 else min(1.0, float(sparsity) / final)
+        key = (progress, self.keep.tobytes())
+        cached = self._budget_cache.get(key)
+        if cached is None:
+            cached = self.allocate_budget(method, progress, strict=False).counts
+            self._budget_cache = {key: cached}
+        return group.num_channels - cached[group.id]
 
     def _budget_error(self, exc, target, dense) -> errors.BudgetError:
         def share(value):
@@ -308,6 +371,7 @@ class Pruner:
 
     def step(self, step: int) -> None:
         """Run the method's per-step hook at optimizer step ``step``."""
+        self._budget_cache = {}
         self.method.on_train_batch_begin(self, int(step))
 
     def pruned_fraction(self) -> float:

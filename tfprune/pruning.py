@@ -183,7 +183,7 @@ def prune(
     if granularity in KERNEL_GRANULARITIES:
         wrap = _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec)
     else:
-        wrap = _channel_wrapping(model, graph, per_layer, base_spec)
+        wrap = _channel_wrapping(model, graph, per_layer, base_spec, method_obj)
 
     def make_layer(layer):
         options = wrap.get(id(layer))
@@ -198,7 +198,7 @@ def prune(
         # Fail now, not at the first training step, if the target is out of reach.
         Pruner(pruned).allocate_budget(method_obj, 1.0)
     elif granularity not in KERNEL_GRANULARITIES:
-        _warn_unprunable(graph, per_layer, round_to)
+        _warn_unprunable(graph, per_layer, round_to, method_obj)
     return pruned
 
 
@@ -260,7 +260,14 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
             f"Method {type(method_obj).__name__} does not take a `target` yet "
             "(its selection has not been ported to the shared budget "
             "allocation; see docs/budgets.md). Use `sparsity=`/`schedule=` "
-            "with it, or a method that does: 'l1', 'l2'."
+            "with it, or a method that does: 'l1', 'l2', 'spp', 'admm', 'lrf'."
+        )
+        raise errors.PruningArgumentError(msg)
+    if getattr(method_obj, "target_flops", None) is not None:
+        msg = (
+            "Pass either the method's own `target_flops` or `target`, not "
+            f"both. Received: target_flops={method_obj.target_flops!r}, "
+            f"target={target!r}. `target` is the shared budget of every method."
         )
         raise errors.PruningArgumentError(msg)
     if granularity in KERNEL_GRANULARITIES:
@@ -297,12 +304,12 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
     }
 
 
-def _warn_unprunable(graph, per_layer, round_to) -> None:
+def _warn_unprunable(graph, per_layer, round_to, method_obj) -> None:
     """Warn about groups a ``sparsity`` request leaves whole because of ``round_to``."""
     if not round_to or round_to <= 1:
         return
     left = []
-    for group_id, schedule in _assign_schedules(graph, per_layer).items():
+    for group_id, schedule in _assign_schedules(graph, per_layer, method_obj).items():
         group = graph.group(group_id)
         final = Pruner.final_sparsity(schedule)
         if selection.unprunable_by_rounding(group.num_channels, final, round_to):
@@ -320,9 +327,9 @@ def _warn_unprunable(graph, per_layer, round_to) -> None:
         )
 
 
-def _channel_wrapping(model, graph, per_layer, base_spec) -> dict[int, dict[str, Any]]:
+def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[int, dict[str, Any]]:
     """Wrapper options of every layer touched by a scheduled channel group."""
-    group_schedules = _assign_schedules(graph, per_layer)
+    group_schedules = _assign_schedules(graph, per_layer, method_obj)
     if not group_schedules:
         msg = (
             f"Model `{model.name}` has no prunable channel group: every channel "
@@ -453,9 +460,9 @@ def _looks_like_config(value: Mapping) -> bool:
     return "class_name" in value and "config" in value
 
 
-def _assign_schedules(graph: ChannelGraph, per_layer) -> dict[str, schedules_lib.PruningSchedule]:
+def _assign_schedules(graph: ChannelGraph, per_layer, method_obj) -> dict[str, schedules_lib.PruningSchedule]:
     if None in per_layer:
-        return {group.id: per_layer[None] for group in graph.groups}
+        return {group.id: per_layer[None] for group in graph.groups if method_obj.accepts_group(group)}
     chosen: dict[str, tuple[str, schedules_lib.PruningSchedule]] = {}
     for name, schedule in per_layer.items():
         groups = [

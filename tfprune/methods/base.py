@@ -72,6 +72,15 @@ class PruningMethod:
 
         return ConstantSparsity(sparsity, begin_step=0, end_step=-1, frequency=1)
 
+    def accepts_group(self, group: ChannelGroup) -> bool:
+        """Whether a model-wide ``sparsity``/``target`` should prune ``group``.
+
+        Default: every group. LRF accepts only the groups between its convs
+        and their P/Q layers.
+        """
+        del group
+        return True
+
     def scores(self, pruner: Pruner, group: ChannelGroup) -> np.ndarray:
         """Importance of each unit of ``group`` (higher = keep)."""
         raise NotImplementedError
@@ -98,7 +107,13 @@ class PruningMethod:
         return None
 
     def num_to_prune(self, pruner: Pruner, group: ChannelGroup, sparsity: float) -> int:
-        """How many units of ``group`` should be pruned in total at ``sparsity``."""
+        """How many units of ``group`` should be pruned in total at ``sparsity``.
+
+        With a budget, the count comes from the shared allocation
+        (:meth:`tfprune.Pruner.budget_prune_count`).
+        """
+        if pruner.budget is not None:
+            return pruner.budget_prune_count(self, group, sparsity)
         return group.num_channels - kept_count(group.num_channels, sparsity, pruner.round_to)
 
     def kernel_scores(self, pruner: Pruner, entry) -> np.ndarray:
@@ -141,7 +156,7 @@ class PruningMethod:
         if pruner.budget is not None:
             progress = pruner.budget_progress(step)
             if progress is not None:
-                pruner.apply_budget(self, progress)
+                pruner.apply_budget(self, progress, strict=False)
             return
         sparsities = {}
         for group in pruner.active_groups:

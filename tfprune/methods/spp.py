@@ -180,9 +180,7 @@ class StructuredProbabilisticPruning(PruningMethod):
     See the module docstring for the algorithm and the documented choices.
     """
 
-    # Not ported to the shared budget allocation yet: prune(target=...) and
-    # one_shot refuse this method with a clear error (docs/budgets.md).
-    supports_budget = False
+    # Selection needs training (or its own procedure): one_shot refuses it.
     supports_one_shot = False
 
     granularities = ("filter", "column")
@@ -252,6 +250,10 @@ class StructuredProbabilisticPruning(PruningMethod):
             )
             if name in state
         }
+
+    def scores(self, pruner: Pruner, group) -> np.ndarray:
+        """L1 norms of the group's filters: the ranking SPP's increments use."""
+        return self._magnitude.scores(pruner, group)
 
     # Driving ----------------------------------------------------------------
     def on_train_batch_begin(self, pruner: Pruner, step: int) -> None:
