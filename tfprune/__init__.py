@@ -25,6 +25,7 @@ from tfprune.layers import PruningWrapper
 from tfprune.metrics import count_flops, count_params
 from tfprune.pruner import Pruner
 from tfprune.pruning import prune
+from tfprune.analysis import SensitivityResult, sensitivity
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -36,6 +37,7 @@ __all__ = [
     "PrunePlan",
     "Pruner",
     "PruningWrapper",
+    "SensitivityResult",
     "UpdatePruning",
     "benchmark_tflite",
     "compare_latency",
@@ -53,6 +55,7 @@ __all__ = [
     "register_rule",
     "run_tflite",
     "schedules",
+    "sensitivity",
     "slim",
     "strip_pruning",
 ]
