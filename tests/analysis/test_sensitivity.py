@@ -180,3 +180,28 @@ def test_bad_arguments_are_explained(trained, residual_cnn, batch):
         tfprune.sensitivity(model, held_out, groups=["head"])
     with pytest.raises(errors.PruningArgumentError, match="iterator"):
         tfprune.sensitivity(model, iter([held_out]))
+
+
+def test_allocation_meets_a_real_flops_budget(result, trained):
+    """Allocate with a FLOPs model of this CNN, prune to it, count the FLOPs."""
+    model, _ = trained
+    flops = tfprune.metrics.flops_by_layer(model)
+    sizes = result.sizes()
+    # (input group, output group) of every counted layer; None = not pruned.
+    io = {"stem": (None, "stem"), "inner": ("stem", "inner"), "outer": ("inner", "stem"),
+          "widen": ("stem", "widen"), "head": ("widen", None)}
+
+    def cost(kept):
+        ratio = {g: kept[g] / sizes[g] for g in kept} | {None: 1.0}
+        return sum(flops[layer] * ratio[i] * ratio[o] for layer, (i, o) in io.items())
+
+    budget = 0.5 * sum(flops.values())
+    kept = result.allocate(cost, budget)
+    assert kept != sizes
+    pruned = tfprune.prune(
+        model, "l1", sparsity={g: 1 - k / sizes[g] for g, k in kept.items()}, round_to=None
+    )
+    tfprune.Pruner(pruned).step(0)
+    achieved = tfprune.count_flops(pruned, effective=True)
+    assert achieved == pytest.approx(cost(kept))
+    assert achieved <= budget

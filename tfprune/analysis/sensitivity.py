@@ -11,7 +11,8 @@ mis-ranks residual-coupled layers.
 
 The user's model is copied once (:func:`tfprune.prune` wraps every group);
 each probe then only rewrites the copy's masks (:class:`tfprune.Pruner`),
-evaluates it in inference mode, and restores the masks.
+evaluates it in inference mode, and restores the masks. Design notes and
+the allocation rule: docs/sensitivity.md.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ The rule, exactly:
 
 The sequence of configurations does not depend on ``budget``; the budget only
 decides where it stops. So a larger budget never keeps fewer channels in any
-group, and the result overshoots the budget by at most one step of one group.
+group, and the result undershoots the budget by at most the saving of one step.
+See docs/sensitivity.md.
 """
 
 from __future__ import annotations
