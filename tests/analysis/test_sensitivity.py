@@ -205,3 +205,21 @@ def test_allocation_meets_a_real_flops_budget(result, trained):
     achieved = tfprune.count_flops(pruned, effective=True)
     assert achieved == pytest.approx(cost(kept))
     assert achieved <= budget
+
+
+def test_dataset_input_gives_the_array_result(trained, result):
+    model, (x, y) = trained
+    ds = data.make_dataset(x, y, 250)  # unshuffled: the same batches every probe
+    r = tfprune.sensitivity(model, ds, SPARSITIES, groups=["widen"])
+    widen = next(g for g in result.groups if g.id == "widen")
+    assert r.dense == pytest.approx(result.dense, abs=1e-6)
+    np.testing.assert_allclose(r.groups[0].values, widen.values, atol=1e-6)
+    # `batches` limits each evaluation to the first batches.
+    first = tfprune.sensitivity(model, ds, (0.5,), groups=["widen"], batches=1)
+    assert first.dense == pytest.approx(_accuracy(model, (x[:250], y[:250])), abs=1e-6)
+
+
+def test_methods_without_channel_scores_are_refused(trained):
+    model, held_out = trained
+    with pytest.raises(errors.PruningArgumentError, match="no per-channel scores"):
+        tfprune.sensitivity(model, held_out, method="spp")

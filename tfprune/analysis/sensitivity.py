@@ -113,12 +113,19 @@ def sensitivity(
     batch_size = _validation.check_positive_int("batch_size", batch_size)
     evaluate, compile_config = _metric_function(model, data, metric, batches, batch_size)
 
-    pruned = prune(model, method, sparsity=0.0, round_to=round_to, exclude=exclude)
+    method_obj = methods_lib.get(method)
+    method_name = method if isinstance(method, str) else type(method_obj).__name__
+    if type(method_obj).scores is methods_lib.PruningMethod.scores:
+        msg = (
+            f"Method {method_name!r} has no per-channel scores, so it cannot rank a "
+            "group's channels for a sensitivity probe. Use method='l1' or 'l2'."
+        )
+        raise errors.PruningArgumentError(msg)
+    pruned = prune(model, method_obj, sparsity=0.0, round_to=round_to, exclude=exclude)
     if compile_config is not None:
         pruned.compile_from_config(compile_config)
     pruner = Pruner(pruned)
     chosen = _select_groups(pruner.active_groups, groups)
-    method_name = method if isinstance(method, str) else type(pruner.method).__name__
 
     dense_values = evaluate(pruned)
     name, value_of = _pick_metric(metric, dense_values)
@@ -129,7 +136,8 @@ def sensitivity(
 
     rows = []
     for group in chosen:
-        order = np.argsort(_scores(pruner, group, method_name), kind="stable")
+        scores = np.asarray(pruner.method.scores(pruner, group), dtype=np.float64)
+        order = np.argsort(scores, kind="stable")
         n = group.num_channels
         kept = tuple(kept_count(n, s, pruner.round_to) for s in sparsities)
         measured: dict[int, float] = {}
@@ -269,18 +277,6 @@ def _select_groups(active, wanted):
         )
         raise errors.PruningArgumentError(msg)
     return [g for g in active if g in chosen]
-
-
-def _scores(pruner, group, method_name) -> np.ndarray:
-    try:
-        scores = pruner.method.scores(pruner, group)
-    except NotImplementedError:
-        msg = (
-            f"Method {method_name!r} has no per-channel scores, so it cannot rank a "
-            "group's channels for a sensitivity probe. Use method='l1' or 'l2'."
-        )
-        raise errors.PruningArgumentError(msg) from None
-    return np.asarray(scores, dtype=np.float64)
 
 
 def _flops_shares(model, groups) -> dict[str, float]:
