@@ -72,11 +72,12 @@ def test_each_group_is_pruned_whole_and_alone(trained):
         probes.append(masks)
         return _accuracy(wrapped, held)
 
-    result = tfprune.sensitivity(model, held_out, (0.5, 0.75), metric=record)
+    result = tfprune.sensitivity(model, held_out, (0.0, 0.5, 0.75), metric=record)
     assert {g.id for g in result.groups} == {"stem", "inner", "widen"}
     stream = next(g for g in result.groups if g.id == "stem")
     assert stream.producers == ("stem", "outer")  # the residual stream: both convs feeding the Add
-    # Dense run first, then each distinct width of each group once.
+    # Dense run first, then each distinct narrower width of each group once
+    # (sparsity 0 is the dense model).
     assert len(probes) == 1 + 2 * 3
     assert all(m.all() for m in probes[0].values())
     stream_probes = [p for p in probes[1:] if not p["stem"].all()]

@@ -58,7 +58,8 @@ def sensitivity(
     and every sparsity, the group's lowest-scored channels (by ``method``'s
     scores on the model's weights) are masked in *all* of its layers at once,
     the metric is evaluated on ``data`` in inference mode, and the group is
-    restored before the next probe. Each distinct width is evaluated once.
+    restored before the next probe. Each distinct width is evaluated once
+    (the full width, e.g. sparsity 0, is the dense model: not re-evaluated).
 
     Args:
         model: a built Functional or Sequential model; it is not modified.
@@ -140,7 +141,7 @@ def sensitivity(
         order = np.argsort(scores, kind="stable")
         n = group.num_channels
         kept = tuple(kept_count(n, s, pruner.round_to) for s in sparsities)
-        measured: dict[int, float] = {}
+        measured: dict[int, float] = {n: dense}  # the full width is the dense model
         try:
             for k in kept:
                 if k in measured:
