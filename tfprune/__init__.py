@@ -26,6 +26,7 @@ from tfprune.metrics import count_flops, count_params
 from tfprune.pruner import Pruner
 from tfprune.pruning import one_shot, prune
 from tfprune.selection import Target
+from tfprune.analysis import SensitivityResult, sensitivity
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -37,6 +38,7 @@ __all__ = [
     "PrunePlan",
     "Pruner",
     "PruningWrapper",
+    "SensitivityResult",
     "Target",
     "UpdatePruning",
     "benchmark_tflite",
@@ -56,6 +58,7 @@ __all__ = [
     "register_rule",
     "run_tflite",
     "schedules",
+    "sensitivity",
     "slim",
     "strip_pruning",
 ]

@@ -112,9 +112,11 @@ def prune(
             first training step (or at once with :func:`tfprune.one_shot`).
             See docs/budgets.md.
         allocation: how a ``target`` is shared out: ``"uniform"`` (one
-            ratio for every group, today's behaviour) or ``"global"`` (scores
+            ratio for every group, today's behaviour), ``"global"`` (scores
             normalised per group and ranked across groups, Torch-Pruning's
-            global pruning).
+            global pruning), or a :class:`tfprune.SensitivityResult` (the
+            groups whose measured metric drops least per unit of cost saved
+            are cut first; see docs/sensitivity.md).
         normalize: per-group score normalisation for ``"global"``: None,
             ``"mean"``, ``"max"``, ``"sum"``, ``"standardize"``, ``"minmax"``.
         tolerance: how far below the target (a fraction of the dense cost)
@@ -278,10 +280,14 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
             "for column/weight pruning."
         )
         raise errors.PruningArgumentError(msg)
-    if allocation not in selection.ALLOCATIONS:
+    sensitivity = None
+    if hasattr(allocation, "curves") and hasattr(allocation, "to_dict"):  # a SensitivityResult
+        sensitivity, allocation = allocation.to_dict(), "sensitivity"
+    elif allocation not in selection.ALLOCATIONS:
         msg = (
-            f"Argument `allocation` must be one of {selection.ALLOCATIONS}. "
-            f"Received: allocation={allocation!r}."
+            f"Argument `allocation` must be one of {selection.ALLOCATIONS} or a "
+            "tfprune.SensitivityResult (from tfprune.sensitivity). Received: "
+            f"allocation={allocation!r}."
         )
         raise errors.PruningArgumentError(msg)
     if normalize not in selection.NORMALIZATIONS:
@@ -301,6 +307,7 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
         "allocation": allocation,
         "normalize": normalize,
         "tolerance": float(tolerance),
+        **({"sensitivity": sensitivity} if sensitivity is not None else {}),
     }
 
 
