@@ -285,8 +285,9 @@ class Pruner:
                 f"Training stopped at step {step} with the model at {cost / dense:.3f} x "
                 f"dense {self.budget['target'].metric}, above its target "
                 f"{self.budget['target'].describe(dense)}: {type(self.method).__name__} "
-                "has not finished pruning. Train for more steps (fit again with "
-                "UpdatePruning: it resumes), or use a faster schedule.",
+                "has not reached it: it is still pruning, or its own rule stopped it "
+                "(e.g. fuzzy pruning's alpha-cut became empty). Train for more steps "
+                "(fit again with UpdatePruning: it resumes), or use a faster schedule.",
                 errors.BudgetWarning,
                 stacklevel=2,
             )

@@ -159,7 +159,10 @@ def prune(
     budget = None
     if target is not None:
         budget = _budget_argument(target, sparsity, schedule, granularity, allocation, normalize, tolerance, method_obj)
-        schedule = schedules_lib.ConstantSparsity(0.5, begin_step=0, end_step=-1, frequency=1) if schedule is None else schedule
+        if schedule is None:  # the method's own rhythm, else prune at the first step
+            schedule = method_obj.default_schedule() or schedules_lib.ConstantSparsity(
+                0.5, begin_step=0, end_step=-1, frequency=1
+            )
         if isinstance(schedule, Mapping) and not _looks_like_config(schedule):
             msg = (
                 "With `target`, pass one `schedule` for the whole model (its "
@@ -262,7 +265,7 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
             f"Method {type(method_obj).__name__} does not take a `target` yet "
             "(its selection has not been ported to the shared budget "
             "allocation; see docs/budgets.md). Use `sparsity=`/`schedule=` "
-            "with it, or a method that does: 'l1', 'l2', 'spp', 'admm', 'lrf'."
+            "with it, or a built-in method (all of them take one)."
         )
         raise errors.PruningArgumentError(msg)
     if getattr(method_obj, "target_flops", None) is not None:
