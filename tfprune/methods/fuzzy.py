@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from tfprune import errors, metrics
+from tfprune import errors, metrics, selection
 from tfprune import schedules as schedules_lib
 from tfprune.criteria import fuzzy as fz
 from tfprune.methods.base import PruningMethod, kept_count
@@ -315,6 +315,8 @@ class FuzzyPruning(PruningMethod):
                     else:
                         low = mid
                 apply(high)
+                if pruner.budget is not None:
+                    self._fill_to_budget(pruner, decisions, before, target)
                 self._set_stopped(pruner)
         for group, record, _ in decisions:
             keep = pruner.group_keep(group)
@@ -339,6 +341,37 @@ class FuzzyPruning(PruningMethod):
         for wrapper in self._owners(pruner):
             if _STOPPED in wrapper.state:
                 wrapper.state[_STOPPED].assign(np.ones((1,), np.float32))
+
+    def _fill_to_budget(self, pruner: Pruner, decisions, before, target: float) -> None:
+        """Give back, one rounding step at a time, the filters of the last cut
+        that the budget still affords (the most important of them first), so
+        the final cost lands just under the target rather than a trim step
+        below it (:func:`tfprune.selection.refine`)."""
+        candidates, counts = [], {}
+        for group, _, order in decisions:
+            keep_now = pruner.group_keep(group)
+            scores = np.full(group.num_channels, np.inf)
+            scores[order] = np.arange(len(order), dtype=np.float64)  # later in the cut = more important
+            scores[keep_now] = np.inf
+            candidates.append(
+                selection.Candidate(
+                    key=group.id,
+                    units=np.asarray(group.units, dtype=np.int64),
+                    scores=scores,
+                    keep=before[group.id],
+                    round_to=pruner.round_to,
+                    floor=int(keep_now.sum()),
+                )
+            )
+            counts[group.id] = int(keep_now.sum())
+        metric = pruner.budget["target"].metric
+        result = selection.refine(
+            candidates, counts, lambda keep: pruner.cost_model.cost(metric, keep), target,
+            base_keep=pruner.keep, tolerance=float("inf"),
+        )
+        for group, _, _ in decisions:
+            pruner.set_group_keep(group, result.keep[group.id])
+        pruner.write_masks()
 
     def _cost(self, pruner: Pruner) -> float:
         """The cost the target is about: the budget's metric, or effective FLOPs."""
