@@ -1,0 +1,204 @@
+"""First-order Taylor pruning (Molchanov et al., CVPR 2019).
+
+At each pruning step the loss gradient is computed on ``batches``
+mini-batches of ``data`` (:mod:`tfprune._gradients`, inference mode), and a
+unit of a coupled group scores ``mean_batches (sum_s g_s w_s)^2``
+(:mod:`tfprune.criteria.taylor`), where ``s`` runs over every trainable weight
+that scales the unit's output: the kernel slice and bias of each producing
+layer and the gamma/beta of each normalisation (the paper's gates, its
+Eq. (8) for BatchNorm). Summing them over the coupled layers is the
+first-order change of the loss when the whole unit is zeroed. The lowest
+scores are pruned. Choices: docs/methods/taylor.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from typing import Any
+
+import keras
+import numpy as np
+
+from tfprune import _gradients, _validation, criteria, errors
+from tfprune.graph import rules as rules_lib
+from tfprune.layers import find_wrappers
+from tfprune.methods.base import PruningMethod
+
+#: Weight roles whose slices scale a unit's output (the paper's gates).
+_GATE_ROLES = (rules_lib.FILTER, rules_lib.BIAS, rules_lib.AFFINE)
+
+
+class _DataRef:
+    """Holds the user's data; registered weakly under a key kept in the config."""
+
+    __slots__ = ("__weakref__", "value")
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+#: ``key -> _DataRef`` for the data given in this process. The method objects
+#: deserialised from the same config (one per wrapper) find it here; the entry
+#: disappears with the last method holding it.
+_DATA: weakref.WeakValueDictionary[str, _DataRef] = weakref.WeakValueDictionary()
+
+
+def _check_data(data: Any) -> Any:
+    if isinstance(data, tuple) and data and all(isinstance(a, np.ndarray) for a in data):
+        msg = (
+            "Option `data` must yield mini-batches (x, y), not be one (x, y) pair of "
+            "arrays. Pass e.g. tf.data.Dataset.from_tensor_slices((x, y)).batch(32), "
+            "or [(x, y)] for a single batch."
+        )
+        raise errors.PruningArgumentError(msg)
+    if not hasattr(data, "__iter__"):
+        msg = (
+            "Option `data` must be an iterable of (x, y) or (x, y, sample_weight) "
+            f"mini-batches (e.g. a batched tf.data.Dataset). Received: {type(data).__name__}."
+        )
+        raise errors.PruningArgumentError(msg)
+    return data
+
+
+@keras.saving.register_keras_serializable(package="tfprune")
+class TaylorPruning(PruningMethod):
+    """Prune the units whose removal changes the loss least, to first order.
+
+    ``tfprune.prune(model, "taylor", sparsity=0.5, data=train_ds, batches=8)``.
+
+    The ``.keras`` file stores ``batches`` and ``loss``, not ``data``. In the
+    process that called ``prune``, a reloaded model finds the data again; in
+    a new process, give it back before ``fit`` or ``Pruner.step``::
+
+        model = keras.models.load_model("pruned.keras")
+        tfprune.methods.TaylorPruning.set_data(model, train_ds)
+
+    Gradients need the TensorFlow backend (a clear ``NotImplementedError``
+    on the others).
+
+    Args:
+        data: mini-batches ``(x, y)`` or ``(x, y, sample_weight)``: a
+            batched ``tf.data.Dataset``, a list of tuples, a
+            ``keras.utils.PyDataset``... Each pruning step reads the first
+            ``batches`` of them (an iterator goes on where it stopped).
+        batches: mini-batches averaged per pruning step.
+        loss: the loss to differentiate (a name, a ``keras.losses.Loss`` or a
+            function of ``(y_true, y_pred)``); None uses the loss the pruned
+            model is compiled with (one-shot pruning of an uncompiled model
+            needs it).
+    """
+
+    def __init__(self, data: Any = None, batches: int = 8, loss: Any = None):
+        self.batches = _validation.check_positive_int("batches", batches)
+        if isinstance(loss, dict) and "class_name" in loss:
+            loss = keras.saving.deserialize_keras_object(loss)
+        self.loss = loss
+        self._ref: _DataRef | None = None
+        self._key: str | None = None
+        self._cache: tuple[tuple, dict[tuple[str, str], np.ndarray]] | None = None
+        if data is not None:
+            self._ref = _DataRef(_check_data(data))
+            self._key = uuid.uuid4().hex
+            _DATA[self._key] = self._ref
+
+    @property
+    def data(self) -> Any:
+        """The mini-batches gradients are computed on (None if not given)."""
+        return None if self._ref is None else self._ref.value
+
+    @staticmethod
+    def set_data(model: keras.Model, data: Any) -> None:
+        """Give ``data`` to the Taylor method of a pruned (e.g. reloaded) model."""
+        source = TaylorPruning(data=data)
+        found = False
+        for wrapper in find_wrappers(model):
+            method = wrapper.method
+            if isinstance(method, TaylorPruning):
+                method._ref, method._key, method._cache = source._ref, source._key, None
+                wrapper.spec["method"] = keras.saving.serialize_keras_object(method)
+                found = True
+        if not found:
+            msg = (
+                f"Model `{model.name}` is not being pruned with the Taylor method "
+                "(no PruningWrapper with method 'taylor'), so it takes no data."
+            )
+            raise errors.PruningArgumentError(msg)
+
+    def scores(self, pruner, group):
+        grads = self._gradients(pruner)
+        contributions = []
+        for layer_path, weight, axis in self._gate_slices(pruner, group):
+            gates = criteria.taylor.gate_gradients(
+                pruner.weight_value(layer_path, weight), grads[(layer_path, weight)], axis
+            )
+            contributions.append((gates, pruner.local_units(group, layer_path, weight, axis)))
+        batches = next(iter(grads.values())).shape[0]
+        per_batch = np.stack([
+            criteria.group_scores([(g[b], units) for g, units in contributions], group.num_channels, ord=1)
+            for b in range(batches)
+        ])
+        return criteria.taylor.importance(per_batch)
+
+    # Gradients, computed once per pruning step for every active group ------
+    @staticmethod
+    def _gate_slices(pruner, group) -> list[tuple[str, str, int]]:
+        return [
+            (m.layer, m.weight, m.axis) for m in group.members
+            if m.role in _GATE_ROLES and pruner.weight_variable(m.layer, m.weight).trainable
+        ]
+
+    def _gradients(self, pruner) -> dict[tuple[str, str], np.ndarray]:
+        if self._ref is None:
+            msg = (
+                "The Taylor method needs mini-batches to compute loss gradients, "
+                "and none were given: pass them to prune (tfprune.prune(model, "
+                "'taylor', ..., data=train_ds)), or, for a model loaded from a "
+                ".keras file (which does not store data), call "
+                "tfprune.methods.TaylorPruning.set_data(model, train_ds) first."
+            )
+            raise errors.PruningArgumentError(msg)
+        variables = {
+            (path, weight): pruner.weight_variable(path, weight)
+            for g in pruner.active_groups for path, weight, _ in self._gate_slices(pruner, g)
+        }
+        key = self._state_key(pruner, variables.values())
+        if self._cache is None or self._cache[0] != key:
+            model = pruner.model
+            loss = _gradients.resolve_loss(model, self.loss)
+            grads = _gradients.batch_gradients(model, list(variables.values()), self.data, self.batches, loss)
+            self._cache = (key, dict(zip(variables, grads)))
+        return self._cache[1]
+
+    @staticmethod
+    def _state_key(pruner, variables) -> tuple:
+        """Changes whenever the weights or masks that the gradients depend on change.
+
+        Scores of all groups at one step share one gradient computation; the
+        selection updates masks only after scoring every group.
+        """
+        sums = keras.ops.stack([keras.ops.sum(keras.ops.cast(v, "float32")) for v in variables])
+        masks = [
+            keras.ops.sum(m) for e in pruner.entries
+            for m in (e.layer.input_mask, e.layer.output_mask) if m is not None
+        ]
+        masks = keras.ops.convert_to_numpy(keras.ops.stack(masks)) if masks else np.zeros(0)
+        optimizer = getattr(pruner.model, "optimizer", None)
+        step = -1 if optimizer is None else int(keras.ops.convert_to_numpy(optimizer.iterations))
+        return (id(pruner), step, keras.ops.convert_to_numpy(sums).tobytes(), np.asarray(masks).tobytes())
+
+    def get_config(self):
+        loss = self.loss
+        if loss is not None and not isinstance(loss, str):
+            loss = keras.saving.serialize_keras_object(loss)
+        return {"batches": self.batches, "loss": loss, "data_key": self._key}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        key = config.pop("data_key", None)
+        method = cls(**config)
+        ref = _DATA.get(key) if key else None
+        if ref is not None:
+            method._ref, method._key = ref, key
+        return method
