@@ -73,7 +73,7 @@ def test_public_names():
     expected = {
         "ChannelGraph", "PrunePlan", "Pruner", "PruningWrapper", "UpdatePruning",
         "export_tflite", "make_plan", "prune", "register_rule", "slim", "strip_pruning",
-        "count_flops", "count_params",
+        "count_flops", "count_params", "register_method",
     }
     assert expected <= set(tfprune.__all__)
     for name in tfprune.__all__:
