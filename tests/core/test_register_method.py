@@ -38,14 +38,6 @@ class NotSerializable(tfprune.methods.PruningMethod):
         return np.zeros(group.num_channels)
 
 
-@pytest.fixture
-def method_registry():
-    saved = dict(methods_lib._FACTORIES)
-    yield
-    methods_lib._FACTORIES.clear()
-    methods_lib._FACTORIES.update(saved)
-
-
 def _kernel_model():
     x = keras.Input((4, 4, 1))
     conv = keras.layers.Conv2D(4, 1, name="conv")

@@ -40,15 +40,6 @@ def test_coupled_slices_add_mean_normalised_scores():
     np.testing.assert_allclose(pruner.method.scores(pruner, group), expected, rtol=1e-9)
 
 
-def test_one_shot_prune_then_slim_equals_masked(batch):
-    pruned = tfprune.prune(build_residual_cnn(), "fpgm", sparsity=0.5)
-    tfprune.Pruner(pruned).step(0)
-    assert pruned.get_layer("inner").output_mask.numpy().sum() == 8  # 16 -> 8 (round_to=8)
-    small = tfprune.slim(pruned)
-    assert small.get_layer("inner").filters == 8
-    np.testing.assert_allclose(small(batch[0]), pruned(batch[0]), atol=1e-5)
-
-
 def test_ord_option_round_trips_through_keras_file(tmp_path):
     pruned = tfprune.prune(build_residual_cnn(), "fpgm", 0.5, round_to=None, ord=1)
     path = tmp_path / "fpgm.keras"

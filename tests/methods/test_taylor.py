@@ -129,15 +129,6 @@ def test_a_zeroed_filter_scores_zero_and_is_pruned_first():
     np.testing.assert_array_equal(pruned.get_layer("conv").output_mask.numpy(), np.arange(8) != 5)
 
 
-def test_one_shot_prune_then_slim_equals_masked(batch):
-    pruned = tfprune.prune(build_residual_cnn(), "taylor", sparsity=0.5, data=_batches(), loss=SCCE)
-    tfprune.Pruner(pruned).step(0)
-    assert pruned.get_layer("inner").output_mask.numpy().sum() == 8  # 16 -> 8 (round_to=8)
-    small = tfprune.slim(pruned)
-    assert small.get_layer("inner").filters == 8
-    np.testing.assert_allclose(small(batch[0]), pruned(batch[0]), atol=1e-5)
-
-
 def test_gradients_are_computed_once_per_pruning_step(monkeypatch):
     calls = []
     original = _gradients.batch_gradients
