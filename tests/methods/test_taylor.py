@@ -129,6 +129,20 @@ def test_a_zeroed_filter_scores_zero_and_is_pruned_first():
     np.testing.assert_array_equal(pruned.get_layer("conv").output_mask.numpy(), np.arange(8) != 5)
 
 
+def test_a_frozen_layer_is_scored_like_a_trainable_one():
+    data = _batches(shape=(6, 6, 2), classes=3)
+    scores = []
+    for trainable in (True, False):
+        model = _conv_model()
+        model.get_layer("conv").trainable = trainable
+        pruned = tfprune.prune(model, "taylor", 0.5, round_to=None, data=data, loss=SCCE)
+        assert pruned.get_layer("conv").layer.kernel.trainable is trainable
+        pruner = tfprune.Pruner(pruned)
+        scores.append(pruner.method.scores(pruner, _group_of(pruner, "conv")))
+    assert np.all(scores[0] > 0)
+    np.testing.assert_allclose(scores[1], scores[0], rtol=1e-6)
+
+
 def test_gradients_are_computed_once_per_pruning_step(monkeypatch):
     calls = []
     original = _gradients.batch_gradients

@@ -3,9 +3,9 @@
 At each pruning step the loss gradient is computed on ``batches``
 mini-batches of ``data`` (:mod:`tfprune._gradients`, inference mode), and a
 unit of a coupled group scores ``mean_batches (sum_s g_s w_s)^2``
-(:mod:`tfprune.criteria.taylor`), where ``s`` runs over every trainable weight
-that scales the unit's output: the kernel slice and bias of each producing
-layer and the gamma/beta of each normalisation (the paper's gates, its
+(:mod:`tfprune.criteria.taylor`), where ``s`` runs over every weight that
+scales the unit's output: the kernel slice and bias of each producing layer
+and the trainable gamma/beta of each normalisation (the paper's gates, its
 Eq. (8) for BatchNorm). Summing them over the coupled layers is the
 first-order change of the loss when the whole unit is zeroed. The lowest
 scores are pruned. Choices: docs/methods/taylor.md.
@@ -25,8 +25,10 @@ from tfprune.graph import rules as rules_lib
 from tfprune.layers import find_wrappers
 from tfprune.methods.base import PruningMethod
 
-#: Weight roles whose slices scale a unit's output (the paper's gates).
-_GATE_ROLES = (rules_lib.FILTER, rules_lib.BIAS, rules_lib.AFFINE)
+#: Weight roles whose slices scale a unit's output (the paper's gates); of the
+#: per-channel ``AFFINE`` slices only trainable ones (gamma/beta, not
+#: BatchNorm's moving statistics).
+_GATE_ROLES = (rules_lib.FILTER, rules_lib.BIAS)
 
 
 class _DataRef:
@@ -84,9 +86,9 @@ class TaylorPruning(PruningMethod):
             ``batches`` of them (an iterator goes on where it stopped).
         batches: mini-batches averaged per pruning step.
         loss: the loss to differentiate (a name, a ``keras.losses.Loss`` or a
-            function of ``(y_true, y_pred)``); None uses the loss the pruned
-            model is compiled with (one-shot pruning of an uncompiled model
-            needs it).
+            function of ``(y_true, y_pred)``, Keras-serializable to be saved);
+            None uses the loss the pruned model is compiled with (one-shot
+            pruning of an uncompiled model needs it).
     """
 
     def __init__(self, data: Any = None, batches: int = 8, loss: Any = None):
@@ -143,10 +145,19 @@ class TaylorPruning(PruningMethod):
     # Gradients, computed once per pruning step for every active group ------
     @staticmethod
     def _gate_slices(pruner, group) -> list[tuple[str, str, int]]:
-        return [
+        slices = [
             (m.layer, m.weight, m.axis) for m in group.members
-            if m.role in _GATE_ROLES and pruner.weight_variable(m.layer, m.weight).trainable
+            if m.role in _GATE_ROLES
+            or (m.role == rules_lib.AFFINE and pruner.weight_variable(m.layer, m.weight).trainable)
         ]
+        if not slices:
+            msg = (
+                f"Channel group `{group.id}` has no weight that scales its channels "
+                "(no filter, bias or trainable gamma/beta), so the Taylor criterion "
+                "cannot score it. Exclude its layers, or use another method."
+            )
+            raise errors.PruningArgumentError(msg)
+        return slices
 
     def _gradients(self, pruner) -> dict[tuple[str, str], np.ndarray]:
         if self._ref is None:
