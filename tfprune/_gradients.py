@@ -2,7 +2,8 @@
 
 The only place the core asks a backend for gradients (used by the Taylor
 criterion, :mod:`tfprune.methods.taylor`). The model runs through
-``model.stateless_call`` in inference mode (``training=False``: BatchNorm uses
+``model.stateless_call`` (in one ``tf.function`` per call, traced once for
+all the mini-batches) in inference mode (``training=False``: BatchNorm uses
 its moving statistics, dropout is off, nothing is updated), and the gradient
 is taken with respect to the variable *values* passed in, so a JAX or torch
 version is the same function with ``jax.grad`` / ``torch.func.grad``.
@@ -12,7 +13,7 @@ Only TensorFlow is implemented.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import keras
@@ -65,8 +66,8 @@ def batch_gradients(
     data: Iterable,
     batches: int,
     loss: Callable[..., Any],
-) -> list[np.ndarray]:
-    """The loss gradient of each of the first ``batches`` mini-batches of ``data``.
+) -> Iterator[list[np.ndarray]]:
+    """The loss gradients of each of the first ``batches`` mini-batches of ``data``.
 
     Args:
         model: a built model.
@@ -77,9 +78,9 @@ def batch_gradients(
         batches: how many mini-batches to use (fewer if ``data`` runs out).
         loss: from :func:`resolve_loss`.
 
-    Returns:
-        One array per variable, shape ``(n,) + variable.shape`` for the ``n``
-        batches used.
+    Yields:
+        For each mini-batch, one array per variable (its shape). A generator,
+        so a caller can reduce each batch before the next one is computed.
     """
     backend = keras.backend.backend()
     if backend != "tensorflow":
@@ -100,7 +101,20 @@ def batch_gradients(
         msg = f"Variables {missing} are not variables of model `{model.name}`."
         raise errors.PruningArgumentError(msg)
 
-    per_batch: list[list[np.ndarray]] = []
+    wanted = [position[id(v)] for v in variables]
+
+    @tf.function(reduce_retracing=True)
+    def gradients(t_values, n_values, x, y, sample_weight):
+        with tf.GradientTape() as tape:
+            tape.watch([t_values, n_values])
+            y_pred, _ = model.stateless_call(t_values, n_values, x, training=False)
+            value = loss(y, y_pred, sample_weight=sample_weight)
+        targets = [(t_values if is_trainable else n_values)[i] for is_trainable, i in wanted]
+        return tape.gradient(value, targets, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    t_values = [tf.convert_to_tensor(v.value) for v in trainable]
+    n_values = [tf.convert_to_tensor(v.value) for v in non_trainable]
+    used = 0
     for batch in itertools.islice(iter(data), batches):
         if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
             msg = (
@@ -109,19 +123,11 @@ def batch_gradients(
             )
             raise errors.PruningArgumentError(msg)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(batch))
-        t_values = [tf.convert_to_tensor(v.value) for v in trainable]
-        n_values = [tf.convert_to_tensor(v.value) for v in non_trainable]
-        with tf.GradientTape() as tape:
-            tape.watch(t_values + n_values)
-            y_pred, _ = model.stateless_call(t_values, n_values, x, training=False)
-            value = loss(y, y_pred, sample_weight=sample_weight)
-        wanted = [(t_values if t else n_values)[i] for t, i in (position[id(v)] for v in variables)]
-        grads = tape.gradient(value, wanted, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        per_batch.append([np.asarray(g) for g in grads])
-    if not per_batch:
+        used += 1
+        yield [np.asarray(g) for g in gradients(t_values, n_values, x, y, sample_weight)]
+    if not used:
         msg = (
             "`data` yielded no batch. Pass a non-empty, re-iterable dataset "
             "(e.g. a batched tf.data.Dataset), or a fresh iterator."
         )
         raise errors.PruningArgumentError(msg)
-    return [np.stack(g) for g in zip(*per_batch)]

@@ -128,21 +128,17 @@ class TaylorPruning(PruningMethod):
             raise errors.PruningArgumentError(msg)
 
     def scores(self, pruner, group):
-        grads = self._gradients(pruner)
-        contributions = []
-        for layer_path, weight, axis in self._gate_slices(pruner, group):
-            gates = criteria.taylor.gate_gradients(
-                pruner.weight_value(layer_path, weight), grads[(layer_path, weight)], axis
-            )
-            contributions.append((gates, pruner.local_units(group, layer_path, weight, axis)))
-        batches = next(iter(grads.values())).shape[0]
+        gates = self._gates(pruner)
+        contributions = [
+            (gates[s], pruner.local_units(group, *s)) for s in self._gate_slices(pruner, group)
+        ]
         per_batch = np.stack([
             criteria.group_scores([(g[b], units) for g, units in contributions], group.num_channels, ord=1)
-            for b in range(batches)
+            for b in range(contributions[0][0].shape[0])
         ])
         return criteria.taylor.importance(per_batch)
 
-    # Gradients, computed once per pruning step for every active group ------
+    # Gate gradients, computed once per pruning step for every active group --
     @staticmethod
     def _gate_slices(pruner, group) -> list[tuple[str, str, int]]:
         slices = [
@@ -159,7 +155,8 @@ class TaylorPruning(PruningMethod):
             raise errors.PruningArgumentError(msg)
         return slices
 
-    def _gradients(self, pruner) -> dict[tuple[str, str], np.ndarray]:
+    def _gates(self, pruner) -> dict[tuple[str, str, int], np.ndarray]:
+        """``(batches, n)`` gate gradients of every gate slice of the active groups."""
         if self._ref is None:
             msg = (
                 "The Taylor method needs mini-batches to compute loss gradients, "
@@ -169,34 +166,42 @@ class TaylorPruning(PruningMethod):
                 "tfprune.methods.TaylorPruning.set_data(model, train_ds) first."
             )
             raise errors.PruningArgumentError(msg)
-        variables = {
-            (path, weight): pruner.weight_variable(path, weight)
-            for g in pruner.active_groups for path, weight, _ in self._gate_slices(pruner, g)
-        }
-        key = self._state_key(pruner, variables.values())
-        if self._cache is None or self._cache[0] != key:
-            model = pruner.model
-            loss = _gradients.resolve_loss(model, self.loss)
-            grads = _gradients.batch_gradients(model, list(variables.values()), self.data, self.batches, loss)
-            self._cache = (key, dict(zip(variables, grads)))
+        key = self._state_key(pruner)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        slices = list(dict.fromkeys(s for g in pruner.active_groups for s in self._gate_slices(pruner, g)))
+        weights = list(dict.fromkeys((path, weight) for path, weight, _ in slices))
+        values = {w: pruner.weight_value(*w) for w in weights}
+        gates: dict[tuple[str, str, int], list[np.ndarray]] = {s: [] for s in slices}
+        batches = _gradients.batch_gradients(
+            pruner.model, [pruner.weight_variable(*w) for w in weights], self.data, self.batches,
+            _gradients.resolve_loss(pruner.model, self.loss),
+        )
+        for grads in batches:  # reduced at once: a model's gradients per batch can be large
+            by_weight = dict(zip(weights, grads))
+            for path, weight, axis in slices:
+                gate = criteria.taylor.gate_gradients(values[(path, weight)], by_weight[(path, weight)][None], axis)
+                gates[(path, weight, axis)].append(gate[0])
+        self._cache = (key, {s: np.stack(g) for s, g in gates.items()})
         return self._cache[1]
 
     @staticmethod
-    def _state_key(pruner, variables) -> tuple:
-        """Changes whenever the weights or masks that the gradients depend on change.
+    def _state_key(pruner) -> tuple:
+        """Changes between two pruning steps, never within one.
 
-        Scores of all groups at one step share one gradient computation; the
-        selection updates masks only after scoring every group.
+        Scores of all groups at one step share one gradient computation (the
+        selection writes the masks after scoring every group). Two steps that
+        score something differ by the optimizer step, or, without an
+        optimizer (one-shot pruning, a training wrapper such as
+        tfprune.Distiller), by the masks the first of them wrote.
         """
-        sums = keras.ops.stack([keras.ops.sum(keras.ops.cast(v, "float32")) for v in variables])
         masks = [
-            keras.ops.sum(m) for e in pruner.entries
+            keras.ops.convert_to_numpy(m) for e in pruner.entries
             for m in (e.layer.input_mask, e.layer.output_mask) if m is not None
         ]
-        masks = keras.ops.convert_to_numpy(keras.ops.stack(masks)) if masks else np.zeros(0)
         optimizer = getattr(pruner.model, "optimizer", None)
         step = -1 if optimizer is None else int(keras.ops.convert_to_numpy(optimizer.iterations))
-        return (id(pruner), step, keras.ops.convert_to_numpy(sums).tobytes(), np.asarray(masks).tobytes())
+        return (id(pruner), step, np.concatenate(masks).tobytes() if masks else b"")
 
     def get_config(self):
         loss = self.loss
