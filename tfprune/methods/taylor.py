@@ -98,7 +98,7 @@ class TaylorPruning(PruningMethod):
         self.loss = loss
         self._ref: _DataRef | None = None
         self._key: str | None = None
-        self._cache: tuple[tuple, dict[tuple[str, str], np.ndarray]] | None = None
+        self._cache: tuple[tuple, dict[tuple[str, str, int], np.ndarray]] | None = None
         if data is not None:
             self._ref = _DataRef(_check_data(data))
             self._key = uuid.uuid4().hex
