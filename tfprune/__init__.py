@@ -22,6 +22,7 @@ from tfprune.export import (
 )
 from tfprune.graph import ChannelGraph, register_rule
 from tfprune.layers import PruningWrapper
+from tfprune.methods import register_method
 from tfprune.metrics import count_flops, count_params
 from tfprune.pruner import Pruner
 from tfprune.pruning import one_shot, prune
@@ -55,6 +56,7 @@ __all__ = [
     "methods",
     "one_shot",
     "prune",
+    "register_method",
     "register_rule",
     "run_tflite",
     "schedules",
