@@ -377,11 +377,39 @@ def _substitute(structure: Any, tensors: Iterator[Any]) -> Any:
             return next(tensors)
         if structure.get("class_name") == "__tuple__":
             return tuple(_substitute(v, tensors) for v in structure["config"]["value"])
+        if _is_serialized_constant(structure):
+            return keras.saving.deserialize_keras_object(structure)
         return {k: _substitute(v, tensors) for k, v in structure.items()}
     if isinstance(structure, list):
         return [_substitute(v, tensors) for v in structure]
     if isinstance(structure, tuple):
         return tuple(_substitute(v, tensors) for v in structure)
+    return structure
+
+
+def _is_serialized_constant(structure: dict[str, Any]) -> bool:
+    """A serialised non-tensor argument, e.g. the slice of ``x[..., :4]``.
+
+    A Functional config records them as ``{"class_name": "__slice__",
+    "config": {...}}`` (also ``__ellipsis__``, numpy arrays...); replaying
+    the call needs the object back.
+    """
+    return "class_name" in structure and "config" in structure and not _keras_tensors(structure)
+
+
+def deserialize_constants(structure: Any) -> Any:
+    """``structure`` (recorded call arguments) with serialised constants restored.
+
+    Tensors stay in their serialised form; see :func:`_is_serialized_constant`.
+    """
+    if isinstance(structure, dict):
+        if structure.get("class_name") == "__keras_tensor__":
+            return structure
+        if _is_serialized_constant(structure):
+            return keras.saving.deserialize_keras_object(structure)
+        return {k: deserialize_constants(v) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(deserialize_constants(v) for v in structure)
     return structure
 
 
