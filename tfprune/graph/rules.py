@@ -689,6 +689,48 @@ _OP_RULES: dict[str, LayerRule] = {
 }
 
 
+class LayerScaleRule(ChannelwiseRule):
+    """ConvNeXt's ``LayerScale``: ``x * gamma`` with ``gamma`` of shape ``(C,)``.
+
+    Channel-wise (Touvron et al. 2021, "Going deeper with image transformers",
+    Sec. 3); its config holds the channel count (``projection_dim``).
+    """
+
+    def trace(self, ctx):
+        (layout,) = super().trace(ctx)
+        # The weight is created without a name: refer to it by object.
+        ctx.weight(ctx.layer.gamma.name, -1, layout, AFFINE)
+        return [layout]
+
+    def slim_config(self, config, num_in, num_out):
+        return {**config, "projection_dim": num_out}
+
+
+class ScaledAddRule(MergeRule):
+    """InceptionResNetV2's ``CustomScaleLayer``: ``inputs[0] + inputs[1] * scale``.
+
+    An element-wise merge like ``Add`` when ``scale`` is a scalar; a
+    per-channel constant would have to be sliced, so it is pinned instead.
+    """
+
+    def trace(self, ctx):
+        if np.size(getattr(ctx.layer, "scale", 1.0)) != 1:
+            return _opaque(ctx)
+        return super().trace(ctx)
+
+
+# keras.applications defines these layers in its private modules
+# (keras.src.applications.convnext / .inception_resnet_v2) and exports them
+# nowhere public, so tfprune cannot import them (house rule: public API only).
+# They are matched by class name *and* defining module instead: a user class
+# with the same name elsewhere does not match.
+_APPLICATION_MODULE = "keras.src.applications."
+_APPLICATION_RULES: dict[str, LayerRule] = {
+    "LayerScale": LayerScaleRule(),
+    "CustomScaleLayer": ScaledAddRule(),
+}
+
+
 def register_rule(layer_class: type, rule: LayerRule) -> None:
     """Register ``rule`` for ``layer_class`` and its subclasses.
 
@@ -716,7 +758,9 @@ def find_rule(layer: keras.layers.Layer | keras.Operation) -> LayerRule | None:
     """Return the rule for ``layer`` (most specific class first), or None.
 
     Raw Keras ops (``x + y``, ``keras.ops.relu(x)`` in a Functional model)
-    that have no registered rule get the built-in rule of their op, if any.
+    that have no registered rule get the built-in rule of their op, if any;
+    so do the private layers of ``keras.applications`` (ConvNeXt's
+    ``LayerScale``, InceptionResNetV2's ``CustomScaleLayer``).
     """
     for cls in type(layer).__mro__:
         rule = _REGISTRY.get(cls)
@@ -725,6 +769,8 @@ def find_rule(layer: keras.layers.Layer | keras.Operation) -> LayerRule | None:
     cls = type(layer)
     if not isinstance(layer, keras.layers.Layer) and cls.__module__.startswith("keras."):
         return _OP_RULES.get(cls.__name__)
+    if cls.__module__.startswith(_APPLICATION_MODULE):
+        return _APPLICATION_RULES.get(cls.__name__)
     return None
 
 
