@@ -774,6 +774,14 @@ def find_rule(layer: keras.layers.Layer | keras.Operation) -> LayerRule | None:
     return None
 
 
+def matched_class(layer: keras.layers.Layer | keras.Operation) -> type | None:
+    """The class of ``layer``'s MRO whose registered rule :func:`find_rule` uses."""
+    for cls in type(layer).__mro__:
+        if cls in _REGISTRY:
+            return cls
+    return None
+
+
 def _register_builtin_rules() -> None:
     layers = keras.layers
     passthrough = PassThroughRule()
