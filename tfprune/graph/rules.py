@@ -832,6 +832,13 @@ def _register_builtin_rules() -> None:
     register_rule(layers.Reshape, ReshapeRule())
     register_rule(layers.Permute, PermuteRule())
     register_rule(layers.Normalization, NormalizationRule())
+    # Attention heads are not pruned yet: attention layers keep their input
+    # and output channels (a transformer's MLP hidden layers stay prunable).
+    pin = PinRule()
+    for name in ("MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention"):
+        cls = getattr(layers, name, None)
+        if cls is not None:
+            register_rule(cls, pin)
     register_rule(layers.Rescaling, RescalingRule())
 
 
