@@ -126,24 +126,28 @@ def flops_by_layer(
         PruningArgumentError: As in `count_flops`.
     """
     flops: dict[str, int] = collections.defaultdict(int)
-    for site in _trace.call_sites(model, input_shape):
+    trace = _trace.shaped_trace(model, input_shape)
+    for site in trace.sites:
+        if not isinstance(site.layer, keras.layers.Layer):
+            continue  # a raw op (``x + y``) costs 0
         layer, input_mask, output_mask = _unwrap(site.layer, effective)
         rule = _find_rule(layer)
-        if rule is None:
+        if rule is None or not site.inputs or not site.outputs:
             continue
-        if not site.input_shapes or not site.output_shapes:
+        output_shape = trace.shapes.get(site.outputs[0])
+        if output_shape is None:
             continue
         value = rule(
             layer,
-            site.input_shapes[0],
-            site.output_shapes[0],
+            trace.shapes[site.inputs[0]],
+            output_shape,
             input_mask,
             output_mask,
-            site.name,
+            site.path,
         )
         if effective:
             value = int(round(value * _kernel_density(site.layer)))
-        flops[site.name] += value
+        flops[site.path] += value
     return dict(flops)
 
 
