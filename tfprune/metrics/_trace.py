@@ -14,7 +14,7 @@ a nested model built for unknown sizes (e.g. a backbone with
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -80,6 +80,26 @@ def shaped_trace(model: keras.Model, input_shape: Any | None = None) -> trace_li
         tensors.update(zip(site.outputs, flat))
     shapes = {tid: _shape(tensor) for tid, tensor in tensors.items()}
     return dataclasses.replace(trace, shapes=shapes)
+
+
+def layer_shapes(
+    model: keras.Model, input_shape: Any | None = None
+) -> Iterator[tuple[trace_lib.CallSite, Shape, Shape]]:
+    """``(site, input shape, output shape)`` of every layer call of `model`.
+
+    The shapes are those of the first input and the first output of the call
+    (see :func:`shaped_trace` for the arguments), in graph order. Raw ops
+    (``x + y``) are skipped: they are not layers and count nothing.
+    """
+    trace = shaped_trace(model, input_shape)
+    for site in trace.sites:
+        if not isinstance(site.layer, keras.layers.Layer):
+            continue
+        if not site.inputs or not site.outputs:
+            continue
+        output_shape = trace.shapes.get(site.outputs[0])
+        if output_shape is not None:
+            yield site, trace.shapes[site.inputs[0]], output_shape
 
 
 def _model_inputs(model: keras.Model) -> list[Any]:

@@ -126,21 +126,15 @@ def flops_by_layer(
         PruningArgumentError: As in `count_flops`.
     """
     flops: dict[str, int] = collections.defaultdict(int)
-    trace = _trace.shaped_trace(model, input_shape)
-    for site in trace.sites:
-        if not isinstance(site.layer, keras.layers.Layer):
-            continue  # a raw op (``x + y``) costs 0
+    for site, in_shape, out_shape in _trace.layer_shapes(model, input_shape):
         layer, input_mask, output_mask = _unwrap(site.layer, effective)
         rule = _find_rule(layer)
-        if rule is None or not site.inputs or not site.outputs:
-            continue
-        output_shape = trace.shapes.get(site.outputs[0])
-        if output_shape is None:
+        if rule is None:
             continue
         value = rule(
             layer,
-            trace.shapes[site.inputs[0]],
-            output_shape,
+            in_shape,
+            out_shape,
             input_mask,
             output_mask,
             site.path,
