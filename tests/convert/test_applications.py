@@ -1,6 +1,6 @@
 """keras.applications architectures: prune(0.5) -> masks -> slim == strip.
 
-DESIGN.md promise 4 on real architectures (residual stages, dense
+docs/design.md#masked-equals-slim on real architectures (residual stages, dense
 concatenations, depthwise + squeeze-excite, Rescaling/Normalization inputs,
 Flatten -> Dense heads). Built with ``weights=None`` at the smallest input
 size the architecture accepts, random BatchNorm statistics, batch of 2.

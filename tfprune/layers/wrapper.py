@@ -5,7 +5,8 @@ The wrapper computes ``layer(x * input_mask) * output_mask``: masking the
 rows, its filters, the bias and a BatchNorm's gamma/beta, for every layer type,
 without re-implementing any layer's forward pass. Because the masks multiply
 the computation, masked weights receive exactly zero gradient, and a pruned
-channel is exactly zero after its normalization (DESIGN.md promise 4).
+channel is exactly zero after its normalization
+(docs/design.md#masked-equals-slim).
 
 The wrapper holds *state* (masks, and any per-layer state a pruning method
 declares); the *policy* (which channels to mask, when) lives in
