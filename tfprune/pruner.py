@@ -240,9 +240,7 @@ class Pruner:
     def _allocate_from_sensitivity(self, method, metric: str, budget: float, tolerance: float) -> selection.Allocation:
         """Counts from measured sensitivity curves, refined to the budget;
         which units go within a group follows the method's scores."""
-        from tfprune.analysis import SensitivityResult
-
-        result = SensitivityResult.from_dict(self.budget["sensitivity"])
+        measured = self.budget["sensitivity"]
         candidates = self.candidates(method)
         sizes = {c.key: int(c.keep.sum()) for c in candidates}
 
@@ -255,13 +253,13 @@ class Pruner:
             return self.cost_model.cost(metric, keep)
 
         counts = selection.allocate_from_sensitivity(
-            {key: curve for key, curve in result.curves().items() if key in sizes},
+            {key: [tuple(p) for p in curve] for key, curve in measured["curves"].items() if key in sizes},
             sizes,
             cost_of,
             budget,
             self.round_to,
             {c.key: c.floor for c in candidates},
-            higher_is_better=result.higher_is_better,
+            higher_is_better=measured["higher_is_better"],
         )
         return selection.refine(
             candidates, counts, lambda keep: self.cost_model.cost(metric, keep), budget,

@@ -291,8 +291,12 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
         )
         raise errors.PruningArgumentError(msg)
     sensitivity = None
-    if hasattr(allocation, "curves") and hasattr(allocation, "to_dict"):  # a SensitivityResult
-        sensitivity, allocation = allocation.to_dict(), "sensitivity"
+    if hasattr(allocation, "curves") and hasattr(allocation, "higher_is_better"):  # a SensitivityResult
+        sensitivity = {
+            "curves": {key: [list(point) for point in curve] for key, curve in allocation.curves().items()},
+            "higher_is_better": bool(allocation.higher_is_better),
+        }
+        allocation = "sensitivity"
     elif allocation not in selection.ALLOCATIONS:
         msg = (
             f"Argument `allocation` must be one of {selection.ALLOCATIONS} or a "
