@@ -116,7 +116,8 @@ def prune(
         )
         raise errors.PruningArgumentError(msg)
     _validation.check_finite_weights(model, action="prune")
-    _check_input_dtypes(model)
+    trace = trace_model(model)
+    _check_input_dtypes(model, trace)
     method_obj = methods_lib.get(method, **method_options)
     supported = tuple(g for g in GRANULARITIES if g in method_obj.granularities)
     if granularity not in supported:
@@ -129,7 +130,7 @@ def prune(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         msg = f"Argument `seed` must be an int or None. Received: seed={seed!r}."
         raise errors.PruningArgumentError(msg)
-    exclude = _check_exclude(model, exclude)
+    exclude = _check_exclude(model, exclude, trace)
     if sparsity is None and schedule is None:
         schedule = method_obj.default_schedule()
     per_layer = _schedules_argument(sparsity, schedule, method_obj)
@@ -327,14 +328,13 @@ _CONVS = (
 )
 
 
-def _check_input_dtypes(model: keras.Model) -> None:
+def _check_input_dtypes(model: keras.Model, trace) -> None:
     """Refuse a non-float model input that goes straight into a convolution.
 
     Keras convolutions do not cast integer inputs (Dense, BatchNormalization
     and Rescaling do), so such a model fails at its first ``fit`` or export
     with a TensorFlow type error, pruned or not.
     """
-    trace = trace_model(model)
     for tid, tensor in zip(trace.inputs, model.inputs, strict=True):
         dtype = str(tensor.dtype)
         if "float" in dtype:
@@ -354,11 +354,11 @@ def _check_input_dtypes(model: keras.Model) -> None:
                 raise errors.PruningArgumentError(msg)
 
 
-def _check_exclude(model: keras.Model, exclude: Iterable[str]) -> set[str]:
+def _check_exclude(model: keras.Model, exclude: Iterable[str], trace) -> set[str]:
     if isinstance(exclude, str):
         exclude = [exclude]
     exclude = set(exclude)
-    names = {site.layer.name for site in trace_model(model).sites}
+    names = {site.layer.name for site in trace.sites}
     names.update(layer.name for layer in iter_layers(model))
     unknown = sorted(e for e in exclude if e.split("/")[-1] not in names)
     if unknown:

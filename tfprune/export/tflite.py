@@ -155,6 +155,9 @@ def export_tflite(
         ExportError: If the model cannot be saved or converted, e.g. because
             it uses an op that has no TFLite builtin kernel (the message
             names the op and the layer).
+        WriteError: If the file (or its sidecar) cannot be written, e.g. on
+            a full disk; nothing is left behind and existing files are
+            unchanged.
     """
     import tensorflow as tf
 
