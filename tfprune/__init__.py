@@ -24,7 +24,8 @@ from tfprune.graph import ChannelGraph, register_rule
 from tfprune.layers import PruningWrapper
 from tfprune.metrics import count_flops, count_params
 from tfprune.pruner import Pruner
-from tfprune.pruning import prune
+from tfprune.pruning import one_shot, prune
+from tfprune.selection import Target
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -36,6 +37,7 @@ __all__ = [
     "PrunePlan",
     "Pruner",
     "PruningWrapper",
+    "Target",
     "UpdatePruning",
     "benchmark_tflite",
     "compare_latency",
@@ -49,6 +51,7 @@ __all__ = [
     "lrf",
     "make_plan",
     "methods",
+    "one_shot",
     "prune",
     "register_rule",
     "run_tflite",

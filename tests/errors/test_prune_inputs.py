@@ -137,6 +137,17 @@ def test_target_flops_unreachable(expect):
     assert tfprune.prune(model, "fuzzy", target_flops=floor * 1.01, round_to=None)
 
 
+def test_target_unreachable(expect):
+    model = tiny_cnn()
+    error = _prune_error(model, "l1", target=1e-9, round_to=None, error=errors.BudgetError)
+    expect("target-unreachable", error)
+    assert error.reachable[2] == 975  # the floor in MACs, as in the message
+    expect("target-unreachable", _prune_error(model, "l2", target={"params": 10}, round_to=None, error=errors.BudgetError))
+    pruned = tfprune.prune(model, "l1", target={"flops": 975}, round_to=None, tolerance=0.0)  # the floor itself
+    tfprune.one_shot(pruned)
+    assert tfprune.count_flops(tfprune.slim(pruned)) == 975
+
+
 def test_model_already_pruned(cnn, expect):
     pruned = tfprune.prune(cnn, "l1", 0.5, round_to=None)
     expect("model-already-pruned", _prune_error(pruned, "l2", 0.5))
