@@ -22,10 +22,12 @@ from tfprune.export import (
 )
 from tfprune.graph import ChannelGraph, register_rule
 from tfprune.layers import PruningWrapper
+from tfprune.methods import register_method
 from tfprune.metrics import count_flops, count_params
 from tfprune.pruner import Pruner
 from tfprune.pruning import one_shot, prune
 from tfprune.selection import Target
+from tfprune.analysis import SensitivityResult, sensitivity
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -37,6 +39,7 @@ __all__ = [
     "PrunePlan",
     "Pruner",
     "PruningWrapper",
+    "SensitivityResult",
     "Target",
     "UpdatePruning",
     "benchmark_tflite",
@@ -53,9 +56,11 @@ __all__ = [
     "methods",
     "one_shot",
     "prune",
+    "register_method",
     "register_rule",
     "run_tflite",
     "schedules",
+    "sensitivity",
     "slim",
     "strip_pruning",
 ]

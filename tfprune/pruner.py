@@ -191,15 +191,18 @@ class Pruner:
         final = progress >= 1.0
         tolerance = budget["tolerance"] * dense if final and strict else float("inf")
         try:
-            result = selection.allocate(
-                self.candidates(method),
-                lambda keep: cost_model.cost(target.metric, keep),
-                current,
-                base_keep=self.keep,
-                allocation=budget["allocation"],
-                normalize=budget["normalize"],
-                tolerance=tolerance,
-            )
+            if budget["allocation"] == "sensitivity":
+                result = self._allocate_from_sensitivity(method, target.metric, current, tolerance)
+            else:
+                result = selection.allocate(
+                    self.candidates(method),
+                    lambda keep: cost_model.cost(target.metric, keep),
+                    current,
+                    base_keep=self.keep,
+                    allocation=budget["allocation"],
+                    normalize=budget["normalize"],
+                    tolerance=tolerance,
+                )
         except selection.Unreachable as exc:
             raise self._budget_error(exc, target, dense) from None
         if final and not strict and abs(result.cost - goal) > budget["tolerance"] * dense:
@@ -212,6 +215,37 @@ class Pruner:
                 stacklevel=2,
             )
         return result
+
+    def _allocate_from_sensitivity(self, method, metric: str, budget: float, tolerance: float) -> selection.Allocation:
+        """Counts from measured sensitivity curves, refined to the budget;
+        which units go within a group follows the method's scores."""
+        from tfprune.analysis import SensitivityResult
+
+        result = SensitivityResult.from_dict(self.budget["sensitivity"])
+        candidates = self.candidates(method)
+        sizes = {c.key: int(c.keep.sum()) for c in candidates}
+
+        def cost_of(counts):
+            keep = self.keep.copy()
+            for c in candidates:
+                local = np.zeros(c.size, dtype=bool)
+                local[c.order()[: counts[c.key]]] = True
+                keep[c.units] = local
+            return self.cost_model.cost(metric, keep)
+
+        counts = selection.allocate_from_sensitivity(
+            {key: curve for key, curve in result.curves().items() if key in sizes},
+            sizes,
+            cost_of,
+            budget,
+            self.round_to,
+            {c.key: c.floor for c in candidates},
+            higher_is_better=result.higher_is_better,
+        )
+        return selection.refine(
+            candidates, counts, lambda keep: self.cost_model.cost(metric, keep), budget,
+            base_keep=self.keep, tolerance=tolerance,
+        )
 
     def apply_budget(self, method, progress: float = 1.0, *, strict: bool = True) -> None:
         """Prune to the budget at ``progress`` and write the masks.
@@ -251,8 +285,9 @@ class Pruner:
                 f"Training stopped at step {step} with the model at {cost / dense:.3f} x "
                 f"dense {self.budget['target'].metric}, above its target "
                 f"{self.budget['target'].describe(dense)}: {type(self.method).__name__} "
-                "has not finished pruning. Train for more steps (fit again with "
-                "UpdatePruning: it resumes), or use a faster schedule.",
+                "has not reached it: it is still pruning, or its own rule stopped it "
+                "(e.g. fuzzy pruning's alpha-cut became empty). Train for more steps "
+                "(fit again with UpdatePruning: it resumes), or use a faster schedule.",
                 errors.BudgetWarning,
                 stacklevel=2,
             )

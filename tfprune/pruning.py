@@ -112,9 +112,11 @@ def prune(
             first training step (or at once with :func:`tfprune.one_shot`).
             See docs/budgets.md.
         allocation: how a ``target`` is shared out: ``"uniform"`` (one
-            ratio for every group, today's behaviour) or ``"global"`` (scores
+            ratio for every group, today's behaviour), ``"global"`` (scores
             normalised per group and ranked across groups, Torch-Pruning's
-            global pruning).
+            global pruning), or a :class:`tfprune.SensitivityResult` (the
+            groups whose measured metric drops least per unit of cost saved
+            are cut first; see docs/sensitivity.md).
         normalize: per-group score normalisation for ``"global"``: None,
             ``"mean"``, ``"max"``, ``"sum"``, ``"standardize"``, ``"minmax"``.
         tolerance: how far below the target (a fraction of the dense cost)
@@ -160,7 +162,10 @@ def prune(
     budget = None
     if target is not None:
         budget = _budget_argument(target, sparsity, schedule, granularity, allocation, normalize, tolerance, method_obj)
-        schedule = schedules_lib.ConstantSparsity(0.5, begin_step=0, end_step=-1, frequency=1) if schedule is None else schedule
+        if schedule is None:  # the method's own rhythm, else prune at the first step
+            schedule = method_obj.default_schedule() or schedules_lib.ConstantSparsity(
+                0.5, begin_step=0, end_step=-1, frequency=1
+            )
         if isinstance(schedule, Mapping) and not _looks_like_config(schedule):
             msg = (
                 "With `target`, pass one `schedule` for the whole model (its "
@@ -295,7 +300,7 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
             f"Method {type(method_obj).__name__} does not take a `target` yet "
             "(its selection has not been ported to the shared budget "
             "allocation; see docs/budgets.md). Use `sparsity=`/`schedule=` "
-            "with it, or a method that does: 'l1', 'l2', 'spp', 'admm', 'lrf'."
+            "with it, or a built-in method (all of them take one)."
         )
         raise errors.PruningArgumentError(msg)
     if getattr(method_obj, "target_flops", None) is not None:
@@ -313,10 +318,14 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
             "for column/weight pruning."
         )
         raise errors.PruningArgumentError(msg)
-    if allocation not in selection.ALLOCATIONS:
+    sensitivity = None
+    if hasattr(allocation, "curves") and hasattr(allocation, "to_dict"):  # a SensitivityResult
+        sensitivity, allocation = allocation.to_dict(), "sensitivity"
+    elif allocation not in selection.ALLOCATIONS:
         msg = (
-            f"Argument `allocation` must be one of {selection.ALLOCATIONS}. "
-            f"Received: allocation={allocation!r}."
+            f"Argument `allocation` must be one of {selection.ALLOCATIONS} or a "
+            "tfprune.SensitivityResult (from tfprune.sensitivity). Received: "
+            f"allocation={allocation!r}."
         )
         raise errors.PruningArgumentError(msg)
     if normalize not in selection.NORMALIZATIONS:
@@ -336,6 +345,7 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
         "allocation": allocation,
         "normalize": normalize,
         "tolerance": float(tolerance),
+        **({"sensitivity": sensitivity} if sensitivity is not None else {}),
     }
 
 

@@ -145,3 +145,20 @@ def test_target_ramps_inside_fit_and_resumes_from_a_save(tmp_path, resnet):
         for mask in ("input_mask", "output_mask"):
             if getattr(a, mask) is not None:
                 np.testing.assert_array_equal(getattr(a, mask).numpy(), getattr(b, mask).numpy())
+
+
+def test_sensitivity_allocation_spares_the_sensitive_group(resnet):
+    from tfprune.analysis.result import GroupSensitivity, SensitivityResult
+
+    pruner = tfprune.Pruner(tfprune.prune(resnet, "l1", sparsity=0.0))
+    groups = []
+    for group in pruner.active_groups:  # "s3b1_conv1" collapses when pruned; the rest barely move
+        fragile = group.id == "s3b1_conv1"
+        values = (0.3, 0.1, 0.05) if fragile else (0.899, 0.898, 0.897)
+        kept = tuple(max(1, round(group.num_channels * (1 - s))) for s in (0.25, 0.5, 0.75))
+        groups.append(GroupSensitivity(group.id, (group.id,), group.num_channels, None, kept, values))
+    result = SensitivityResult("accuracy", True, 0.9, (0.25, 0.5, 0.75), tuple(groups), "l1", None)
+    pruned = tfprune.one_shot(tfprune.prune(resnet, "l1", target=0.5, allocation=result, round_to=None))
+    small = tfprune.slim(pruned)
+    assert small.get_layer("s3b1_conv1").filters == resnet.get_layer("s3b1_conv1").filters
+    assert abs(tfprune.count_flops(small) / tfprune.count_flops(resnet) - 0.5) <= 0.02

@@ -15,7 +15,9 @@ from tfprune.selection.allocate import (
     Unreachable,
     allocate,
     normalize_scores,
+    refine,
 )
+from tfprune.selection.sensitivity import allocate_from_sensitivity
 from tfprune.selection.counts import default_floor, feasible_counts, kept_count, unprunable_by_rounding
 from tfprune.selection.target import Target
 
@@ -27,9 +29,11 @@ __all__ = [
     "Target",
     "Unreachable",
     "allocate",
+    "allocate_from_sensitivity",
     "default_floor",
     "feasible_counts",
     "kept_count",
     "normalize_scores",
+    "refine",
     "unprunable_by_rounding",
 ]

@@ -212,6 +212,31 @@ def allocate(
         counts = _uniform(search, budget)
     else:
         counts = _global(search, budget, normalize)
+    return _finish(search, counts, budget, allocation, normalize, tolerance, minimum)
+
+
+def refine(
+    candidates: Sequence[Candidate],
+    counts: dict[str, int],
+    cost_fn: Callable[[np.ndarray], float],
+    budget: float,
+    *,
+    base_keep: np.ndarray,
+    tolerance: float = 0.0,
+) -> Allocation:
+    """Finish an allocation made elsewhere (e.g. from sensitivity curves).
+
+    ``counts`` (kept units per candidate, within the budget) is filled with
+    single rounding steps while the budget allows (most pruned group first),
+    then checked against ``tolerance`` as in :func:`allocate`.
+    """
+    search = _Search(candidates, base_keep, cost_fn)
+    start = [search.snap_down(i, counts[c.key]) for i, c in enumerate(search.candidates)]
+    minimum = search.cost([int(c[0]) for c in search.choices])
+    return _finish(search, start, budget, "uniform", None, tolerance, minimum)
+
+
+def _finish(search, counts, budget, allocation, normalize, tolerance, minimum) -> Allocation:
     counts = _fill(search, counts, budget, allocation, normalize)
     cost = search.cost(counts)
     if budget - cost > tolerance:
