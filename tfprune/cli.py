@@ -60,7 +60,6 @@ def _groups(args) -> int:
 
 def _slim(args) -> int:
     import tfprune
-
     from tfprune._atomic import save_keras_atomic
 
     if not args.output.endswith(".keras"):
@@ -89,13 +88,22 @@ def _export(args) -> int:
 
     representative = None
     if args.representative is not None:
+        how = "Save the preprocessed input samples with numpy.save('calib.npy', x_train[:500])."
         try:
-            representative = np.load(args.representative, allow_pickle=False)
+            with open(args.representative, "rb") as handle:
+                magic = handle.read(6)
+            if magic == b"\x93NUMPY":
+                representative = np.load(args.representative, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise errors.PruningArgumentError(
                 f"Cannot read --representative {args.representative!r} as a "
-                f".npy array of input samples: {exc}"
+                f".npy array of input samples: {exc}. {how}"
             ) from exc
+        if magic != b"\x93NUMPY":
+            raise errors.PruningArgumentError(
+                f"--representative {args.representative!r} is not a .npy file "
+                f"(it starts with {magic!r}, not the NumPy header). {how}"
+            )
     labels = None
     if args.labels is not None:
         try:

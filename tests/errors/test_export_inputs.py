@@ -63,3 +63,18 @@ def test_int8_string_input(tmp_path, expect):
 
 def test_export_path_not_tflite(cnn, tmp_path, expect):
     expect("export-path-not-tflite", _export_error(cnn, tmp_path / "m.keras"))
+
+
+def test_cli_representative_not_npy(cnn, tmp_path, capsys, expect):
+    from tfprune import cli
+
+    model_path = tmp_path / "model.keras"
+    cnn.save(model_path)
+    calib = tmp_path / "calib.npy"
+    calib.write_text("0.1,0.2,0.3\n")  # a CSV renamed to .npy
+    argv = ["export", model_path, tmp_path / "m.tflite", "--quantize", "int8", "--representative", calib]
+    assert cli.main([str(a) for a in argv]) == 1
+    expect("cli-representative-not-npy", capsys.readouterr().err)
+    assert listing(tmp_path) == ["calib.npy", "model.keras"]
+    np.save(calib, np.zeros((4, 6, 6, 2), "float32"))
+    assert cli.main([str(a) for a in argv]) == 0
