@@ -52,8 +52,11 @@ def prune(
     Args:
         model: a built Functional or Sequential Keras 3 model. It is not
             modified.
-        method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fuzzy"`` (Zhao et
-            al. 2019, reconstructed; see tfprune.methods.FuzzyPruning), or a
+        method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fpgm"`` (He et al.
+            2019), ``"taylor"`` (Molchanov et al. 2019), ``"spp"`` (Wang et
+            al. 2018), ``"admm"`` (StructADMM, Zhang et al. 2018),
+            ``"fuzzy"`` (Zhao et al. 2019, reconstructed), ``"lrf"`` (Joo et
+            al. 2021), a name added with :func:`tfprune.register_method`, or a
             :class:`tfprune.methods.PruningMethod`.
         sparsity: fraction of channels to remove from every group, in [0, 1),
             applied at the first training step; or ``{layer_name: fraction}``

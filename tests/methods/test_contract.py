@@ -49,6 +49,9 @@ RUNS = {
     "spp": (_model, {"schedule": ConstantSparsity(0.5, 0, -1, 1), "A": 0.5, "u": 0.25, "seed": 3}, 0.6),
     "admm": (_model, {"schedule": ADMMSchedule(0.5, admm_steps=6, update_every=2, retrain_steps=2)}, 0.5),
     "fuzzy": (_model, {"schedule": IntervalSchedule(0, -1, 2, 0.9), "normalization": "minmax"}, 0.6),
+    "fpgm": (_model, {"schedule": IntervalSchedule(0, 9, 3, 0.9), "allocation": "global"}, 0.5),
+    "taylor": (_model, {"schedule": IntervalSchedule(0, 9, 3, 0.9), "data": "calibration", "batches": 2,
+                        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}, 0.5),
     "lrf": (_lrf_model, {"convs": ["inner", "outer", "wide"], "schedule": IntervalSchedule(0, 9, 3, 0.9)}, 0.6),
 }
 STEPS_BEFORE_SAVE, STEPS_AFTER = 4, 12
@@ -82,6 +85,9 @@ def test_method_contract(name, tmp_path):
     build, options, target = RUNS[name]
     data, x = _data()
     callbacks = [tfprune.UpdatePruning()]
+
+    if options.get("data") == "calibration":  # Taylor: gradients on batches of the training data
+        options = {**options, "data": data}
 
     def fresh():
         return compile_for_test(tfprune.prune(build(), name, target=target, round_to=None, **options))
