@@ -513,7 +513,7 @@ def _check_input_dtypes(model: keras.Model, trace) -> None:
     and Rescaling do), so such a model fails at its first ``fit`` or export
     with a TensorFlow type error, pruned or not.
     """
-    for tid, tensor in zip(trace.inputs, model.inputs, strict=True):
+    for tid, tensor in zip(trace.inputs, model.inputs):  # noqa: B905 (same order; never raise here)
         dtype = str(tensor.dtype)
         if "float" in dtype:
             continue
