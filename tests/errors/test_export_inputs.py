@@ -78,3 +78,22 @@ def test_cli_representative_not_npy(cnn, tmp_path, capsys, expect):
     assert listing(tmp_path) == ["calib.npy", "model.keras"]
     np.save(calib, np.zeros((4, 6, 6, 2), "float32"))
     assert cli.main([str(a) for a in argv]) == 0
+
+
+def test_export_quantize_unknown(cnn, tmp_path, expect):
+    expect("export-quantize-unknown", _export_error(cnn, tmp_path / "m.tflite", quantize="uint8"))
+
+
+def test_export_int8_options_without_int8(cnn, tmp_path, expect):
+    expect("export-int8-options-without-int8", _export_error(cnn, tmp_path / "m.tflite", int8_io=True))
+    expect("export-int8-options-without-int8",
+           _export_error(cnn, tmp_path / "m.tflite", representative_data=np.zeros((2, 6, 6, 2), "float32")))
+
+
+def test_export_labels_count(cnn, tmp_path, expect):
+    expect("export-labels-count", _export_error(cnn, tmp_path / "m.tflite", labels=["cat", "dog"]))
+
+
+def test_export_normalization_invalid(cnn, tmp_path, expect):
+    expect("export-normalization-invalid",
+           _export_error(cnn, tmp_path / "m.tflite", normalization={"mean": 0.0, "std": 0.0}))

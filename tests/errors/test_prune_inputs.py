@@ -171,3 +171,40 @@ def test_fit_without_callback(cnn, expect):
     with pytest.raises(errors.MissingCallbackError) as info:
         pruned.fit(np.zeros((2, 6, 6, 2)), np.zeros((2, 3)), verbose=0)
     expect("fit-without-callback", info.value)
+
+
+def test_unknown_method(cnn, expect):
+    expect("unknown-method", _prune_error(cnn, "l3", 0.5))
+
+
+def test_granularity_not_supported(cnn, expect):
+    expect("granularity-not-supported", _prune_error(cnn, "fuzzy", granularity="column"))
+
+
+def test_layer_without_rule(expect):
+    class Scale(layers.Layer):  # a user's custom layer
+        def call(self, x):
+            return x * 2.0
+
+    x = keras.Input((6, 6, 2), name="image")
+    y = layers.Conv2D(8, 3, name="conv1")(x)
+    y = Scale(name="scale")(y)
+    y = layers.Conv2D(8, 3, name="conv2")(y)
+    model = keras.Model(x, layers.Dense(3, name="head")(y))
+    expect("layer-without-rule", _prune_error(model, "l1", 0.5, round_to=None, error=errors.UnsupportedLayerError))
+    assert tfprune.prune(model, "l1", 0.5, round_to=None, exclude=["scale"])
+
+
+def test_subclassed_model(expect):
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.conv1 = layers.Conv2D(8, 3)
+            self.conv2 = layers.Conv2D(8, 3)
+
+        def call(self, x):
+            return self.conv2(self.conv1(x))
+
+    model = Net()
+    model(np.zeros((1, 6, 6, 2), "float32"))
+    expect("subclassed-model", _prune_error(model, "l1", 0.5, error=errors.UnsupportedModelError))
