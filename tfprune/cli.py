@@ -62,10 +62,11 @@ def _slim(args) -> int:
     import tfprune
     from tfprune._atomic import save_keras_atomic
 
-    if not args.output.endswith(".keras"):
+    if not args.output.endswith((".keras", ".h5", ".hdf5")):
         raise errors.PruningArgumentError(
-            f"The output of `tfprune slim` must end with '.keras'. Received: "
-            f"{args.output!r}. Use e.g. 'slim.keras'."
+            "The output of `tfprune slim` is a Keras model file and must end with "
+            f"'.keras' (or the legacy '.h5'). Received: {args.output!r}. Use e.g. "
+            "'slim.keras'; export it to TFLite afterwards with `tfprune export`."
         )
     model = _load(args.model)
     plan = tfprune.PrunePlan.from_json(args.plan) if args.plan else None

@@ -109,6 +109,9 @@ def test_output_directory_unusable(cnn, tmp_path, expect):
 def test_slim_output_not_keras(pruned, tmp_path, capsys, expect):
     source = tmp_path / "pruned.keras"
     pruned.save(source)
-    assert cli.main(["slim", str(source), str(tmp_path / "slim.h5")]) == 1
+    assert cli.main(["slim", str(source), str(tmp_path / "slim.tflite")]) == 1
     expect("slim-output-not-keras", capsys.readouterr().err)
     assert listing(tmp_path) == ["pruned.keras"]
+    assert cli.main(["slim", str(source), str(tmp_path / "slim.h5")]) == 0  # legacy format, still written
+    capsys.readouterr()
+    assert listing(tmp_path) == ["pruned.keras", "slim.h5"]
