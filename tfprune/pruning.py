@@ -50,8 +50,10 @@ def prune(
     The model's inputs and outputs are never pruned.
 
     Args:
-        model: a built Functional or Sequential Keras 3 model. It is not
-            modified.
+        model: a built Functional or Sequential Keras 3 model, or a
+            functional subclass (a ``keras.Model`` subclass that builds itself
+            with the functional API in ``__init__``, e.g. a keras-hub
+            backbone). It is not modified.
         method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fpgm"`` (He et al.
             2019), ``"taylor"`` (Molchanov et al. 2019), ``"spp"`` (Wang et
             al. 2018), ``"admm"`` (StructADMM, Zhang et al. 2018),
@@ -129,7 +131,9 @@ def prune(
 
     Returns:
         A new, uncompiled model with :class:`PruningWrapper` layers (same layer
-        names). Compile it, then fit it with ``callbacks=[UpdatePruning()]``.
+        names). A functional subclass comes back as a plain Functional
+        ``keras.Model`` with the same layer graph (its class, ``call``
+        override and ``get_config`` are not kept). Compile it, then fit it with ``callbacks=[UpdatePruning()]``.
 
     Raises:
         PruningArgumentError: bad arguments (the message says which and why).
@@ -384,6 +388,8 @@ def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[in
             "is an input/output of the model, excluded, or coupled to one."
             + _channels_first_hint(graph)
         )
+        if not graph.groups:
+            msg += _why_nothing_prunable(graph)
         raise errors.PruningArgumentError(msg)
 
     round_to = base_spec["round_to"]
@@ -421,6 +427,51 @@ def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[in
             "spec": {**base_spec, "schedules": owned},
         }
     return wrap
+
+
+_ATTENTION_LAYERS = ("MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention")
+
+
+def _why_nothing_prunable(graph: ChannelGraph) -> str:
+    """The usual causes, named with the model's layers (transformers hit all three)."""
+
+    def names(layers):
+        shown = ", ".join(f"`{path}`" for path in layers[:3])
+        return shown + (f" and {len(layers) - 3} more" if len(layers) > 3 else "")
+
+    norms, attention, mixing = [], [], []
+    for path, entry in graph.layers.items():
+        layer = entry.layer
+        while hasattr(layer, "tfprune_wrapped_layer"):
+            layer = layer.tfprune_wrapped_layer
+        if isinstance(layer, (keras.layers.LayerNormalization, keras.layers.UnitNormalization)):
+            norms.append(path)
+        elif isinstance(layer, keras.layers.Layer) and type(layer).__name__ in _ATTENTION_LAYERS:
+            attention.append(path)
+        elif not rules_lib.is_channelwise_activation(getattr(layer, "activation", None)):
+            mixing.append(path)
+    reasons = []
+    if norms:
+        reasons.append(
+            f"channels that feed LayerNormalization over the channel axis ({names(norms)}) "
+            "are kept, since every channel changes the others' normalisation: in a "
+            "transformer the residual stream goes through LayerNormalization, so its "
+            "width cannot shrink"
+        )
+    if attention:
+        reasons.append(
+            f"attention layers ({names(attention)}) are opaque: attention heads are not "
+            "pruned yet, so their input and output channels are kept"
+        )
+    if mixing:
+        reasons.append(
+            f"layers with a channel-mixing or unknown activation ({names(mixing)}) keep "
+            "their channels (use a keras.activations function such as 'gelu' or 'relu' "
+            "for channels to be prunable)"
+        )
+    if not reasons:
+        return ""
+    return " Here: " + "; ".join(reasons) + "."
 
 
 def kernel_prunable(layer: keras.layers.Layer, granularity: str) -> bool:

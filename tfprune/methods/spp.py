@@ -19,7 +19,7 @@ filter group) carries a pruning probability ``p_g``, starting at 0:
   ``1[p < 1]``. With ``target_flops`` every layer stops as soon as the model's
   FLOPs reach the target (the paper's "4x speed-up").
 
-Choices where the sources disagree or are silent (methods-spec 1(g)):
+Choices where the sources disagree or are silent (docs/methods/spp.md#choices):
 
 1. Importance is the current L1 norm (``decay=0``, the authors' final
    branch); ``decay=0.9`` gives their earlier accumulated ``h <- d h + s``.
@@ -102,7 +102,7 @@ def spp_increment(rank: Any, remaining: int, A: float = 0.05, u: float = 0.25) -
 
 
 def spp_update(p: np.ndarray, scores: np.ndarray, target: int, A: float, u: float) -> np.ndarray:
-    """One SPP probability update of a layer's groups (methods-spec 1(b)).
+    """One SPP probability update of a layer's groups (docs/methods/spp.md#update).
 
     Groups with ``p == 1`` are permanently pruned and skipped. The active
     ones are ranked by ascending ``scores`` (stable for ties) and get
