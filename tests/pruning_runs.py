@@ -9,6 +9,8 @@ the masks each step trains with.
 
 from __future__ import annotations
 
+import shutil
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -110,6 +112,23 @@ class MaskRecorder(keras.callbacks.Callback):
             self.records[f"final|{key}"] = value
 
 
+class CopyBackup(keras.callbacks.Callback):
+    """Copy the ``BackupAndRestore`` directory at the end of the first epoch.
+
+    Place it after ``BackupAndRestore``. The copy is what a run killed in the
+    second epoch leaves on disk, so an uninterrupted run gives both the
+    reference masks and a backup to resume from.
+    """
+
+    def __init__(self, source, target):
+        super().__init__()
+        self.source, self.target = source, target
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            shutil.copytree(self.source, self.target)
+
+
 class Interrupted(RuntimeError):
     """Raised by :func:`interrupt` to stop ``fit`` at a known step."""
 
@@ -118,12 +137,16 @@ def interrupt():
     raise Interrupted(f"interrupted before step {INTERRUPT_STEP}")
 
 
-def fit(model, records, backup_dir=None, stop_at=None, on_stop=interrupt):
-    """Train ``model`` with ``UpdatePruning`` (first, the order that used to
-    lose restored masks), ``BackupAndRestore`` (if ``backup_dir``) and a recorder."""
+def fit(model, records, backup_dir=None, stop_at=None, on_stop=interrupt, copy_backup_to=None):
+    """Train ``model`` with ``UpdatePruning`` (first: the order that used to
+    lose restored masks), ``BackupAndRestore`` (if ``backup_dir``), a
+    :class:`CopyBackup` (if ``copy_backup_to``) and a :class:`MaskRecorder`;
+    returns the recorder's ``records``."""
     callbacks = [tfprune.UpdatePruning()]
     if backup_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
+    if copy_backup_to is not None:
+        callbacks.append(CopyBackup(backup_dir, copy_backup_to))
     callbacks.append(MaskRecorder(records, stop_at, on_stop))
     model.fit(dataset(), epochs=EPOCHS, verbose=0, callbacks=callbacks)
     return records
