@@ -34,6 +34,8 @@ PYTHONPATH = os.pathsep.join([str(pathlib.Path(tfprune.__file__).parents[1]), st
 #: Per launch; generous because the test machine is shared (a launch takes
 #: 0.5-3 min there).
 TIMEOUT = 900
+#: How long a worker may outlive its peer.
+GRACE = 120
 
 
 def _free_ports(count: int) -> list[int]:
@@ -66,7 +68,15 @@ def _launch(phase: str, out: pathlib.Path, methods: list[str], workers: int = 1)
                 procs.append(subprocess.Popen([sys.executable, str(WORKER), phase, str(out), *methods],
                                               env=env, stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + TIMEOUT
-        return [proc.wait(timeout=max(1.0, deadline - time.monotonic())) for proc in procs]
+        while any(proc.poll() is None for proc in procs):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker.py {phase} ran for more than {TIMEOUT} s:\n{_logs(out, phase)}")
+            if any(proc.poll() is not None for proc in procs):
+                # The workers move in lockstep (every step is an all-reduce),
+                # so a worker that outlives its peer by GRACE is stuck.
+                deadline = min(deadline, time.monotonic() + GRACE)
+            time.sleep(0.2)
+        return [proc.returncode for proc in procs]
     finally:
         for proc in procs:
             if proc.poll() is None:
