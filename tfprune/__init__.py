@@ -22,9 +22,12 @@ from tfprune.export import (
 )
 from tfprune.graph import ChannelGraph, register_rule
 from tfprune.layers import PruningWrapper
+from tfprune.methods import register_method
 from tfprune.metrics import count_flops, count_params
 from tfprune.pruner import Pruner
-from tfprune.pruning import prune
+from tfprune.pruning import one_shot, prune
+from tfprune.selection import Target
+from tfprune.analysis import SensitivityResult, sensitivity
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -36,6 +39,8 @@ __all__ = [
     "PrunePlan",
     "Pruner",
     "PruningWrapper",
+    "SensitivityResult",
+    "Target",
     "UpdatePruning",
     "benchmark_tflite",
     "compare_latency",
@@ -49,10 +54,13 @@ __all__ = [
     "lrf",
     "make_plan",
     "methods",
+    "one_shot",
     "prune",
+    "register_method",
     "register_rule",
     "run_tflite",
     "schedules",
+    "sensitivity",
     "slim",
     "strip_pruning",
 ]

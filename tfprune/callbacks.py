@@ -78,6 +78,8 @@ class UpdatePruning(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.pruner is not None:
             self.pruner.set_callback_active(False)
+            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self.pruner.warn_if_budget_unmet(step)
         # The traced train function saw the callback as active; drop it so a
         # later fit without the callback retraces and raises a clear error.
         self.model.train_function = None

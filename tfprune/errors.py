@@ -31,3 +31,27 @@ class MissingCallbackError(TfpruneError, RuntimeError):
 
 class ExportError(TfpruneError, RuntimeError):
     """A model could not be exported (e.g. it needs non-builtin TFLite ops)."""
+
+
+class BudgetError(PruningArgumentError):
+    """A pruning target (FLOPs or parameters) cannot be met.
+
+    Attributes:
+        requested: the requested budget (absolute count).
+        reachable: the nearest costs that can be reached, as
+            ``(below, above)`` (either may be None), and the minimum under
+            the constraints (``round_to``, floors, exclusions).
+    """
+
+    def __init__(self, message: str, *, requested=None, reachable=None):
+        super().__init__(message)
+        self.requested = requested
+        self.reachable = reachable
+
+
+class RoundingWarning(UserWarning):
+    """``round_to`` keeps a group whole although a sparsity was asked for it."""
+
+
+class BudgetWarning(UserWarning):
+    """Inside ``fit``, the constraints left the model off its pruning target."""

@@ -7,10 +7,12 @@ from a ``.keras`` file resumes pruning exactly where it stopped.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 
-from tfprune import errors
+from tfprune import errors, selection
 from tfprune import schedules as schedules_lib
 from tfprune.graph import ChannelGraph, ChannelGroup
 from tfprune.layers import PruningWrapper, find_wrappers
@@ -46,6 +48,12 @@ class Pruner:
         self.round_to = spec.get("round_to")
         self.granularity = spec.get("granularity", "filter")
         self.seed = spec.get("seed")
+        budget = spec.get("budget")
+        #: ``{"target": Target, "allocation", "normalize", "tolerance"}`` or None.
+        self.budget = None if budget is None else {**budget, "target": selection.Target.from_config(budget["target"])}
+        self._cost_model = None
+        self._applied_progress = None
+        self._budget_cache: dict = {}
         self.method = wrappers[0].method
         self.graph = ChannelGraph.build(model, exclude=self.exclude)
         self.entries = [
@@ -112,6 +120,216 @@ class Pruner:
     def set_group_keep(self, group: ChannelGroup, keep: np.ndarray) -> None:
         """Set the keep flags of the group's units (call write_masks after)."""
         self.keep[np.array(group.units, dtype=np.int64)] = keep
+
+    # Budgets -----------------------------------------------------------------
+    @property
+    def cost_model(self):
+        """FLOPs/params of the slim model for any keep vector (built once)."""
+        if self._cost_model is None:
+            from tfprune.metrics.cost import CostModel
+
+            self._cost_model = CostModel.build(self.model, self.graph)
+        return self._cost_model
+
+    @staticmethod
+    def final_sparsity(schedule) -> float:
+        """The sparsity a schedule ends at (its largest, for ADMM-style lists)."""
+        config = schedule.get_config()
+        for key in ("final_sparsity", "target_sparsity", "max_sparsity"):
+            value = config.get(key)
+            if value is not None:
+                return float(max(value) if isinstance(value, (list, tuple)) else value)
+        return float(schedule(10**12)[1])
+
+    def budget_progress(self, step: int) -> float | None:
+        """Fraction of the way to the budget at ``step``, or None if no update.
+
+        With ``target=`` every group shares one schedule; its sparsity is read
+        as progress, ``s(step) / s_final`` (docs/budgets.md).
+        """
+        if not self.active_groups:
+            return None
+        schedule = self.schedule_of(self.active_groups[0])
+        should_prune, sparsity = schedule(step)
+        if not should_prune:
+            return None
+        final = self.final_sparsity(schedule)
+        return 1.0 if final <= 0 else min(1.0, float(sparsity) / final)
+
+    def candidates(self, method) -> list[selection.Candidate]:
+        """The active groups as :class:`tfprune.selection.Candidate`, scored by ``method``."""
+        out = []
+        for group in self.active_groups:
+            out.append(
+                selection.Candidate(
+                    key=group.id,
+                    units=np.array(group.units, dtype=np.int64),
+                    scores=np.asarray(method.scores(self, group), dtype=np.float64),
+                    keep=self.group_keep(group),
+                    round_to=self.round_to,
+                    floor=selection.default_floor(group.num_channels, self.round_to),
+                )
+            )
+        return out
+
+    def allocate_budget(self, method, progress: float = 1.0, *, strict: bool = True) -> selection.Allocation:
+        """Kept units of every group meeting the budget at ``progress`` (0..1).
+
+        The budget moves linearly from the dense cost (progress 0) to the
+        target (progress 1). With ``strict`` (``prune``'s early check,
+        :func:`tfprune.one_shot`) a final budget that cannot be met within
+        the tolerance raises :class:`tfprune.errors.BudgetError`; inside
+        ``fit`` the nearest configuration under the budget is used and a
+        :class:`tfprune.errors.BudgetWarning` says how far it is.
+        """
+        budget = self.budget
+        target = budget["target"]
+        cost_model = self.cost_model
+        dense = cost_model.dense(target.metric)
+        goal = target.absolute(dense)
+        current = float(dense - progress * (dense - goal))
+        final = progress >= 1.0
+        tolerance = budget["tolerance"] * dense if final and strict else float("inf")
+        try:
+            if budget["allocation"] == "sensitivity":
+                result = self._allocate_from_sensitivity(method, target.metric, current, tolerance)
+            else:
+                result = selection.allocate(
+                    self.candidates(method),
+                    lambda keep: cost_model.cost(target.metric, keep),
+                    current,
+                    base_keep=self.keep,
+                    allocation=budget["allocation"],
+                    normalize=budget["normalize"],
+                    tolerance=tolerance,
+                )
+        except selection.Unreachable as exc:
+            raise self._budget_error(exc, target, dense) from None
+        if final and not strict and abs(result.cost - goal) > budget["tolerance"] * dense:
+            warnings.warn(
+                f"The pruning target {target.describe(dense)} is not met: the "
+                f"pruned model costs {result.cost:.6g} ({result.cost / dense:.3f} x dense) "
+                f"under the constraints (round_to={self.round_to}, floors, channels "
+                "already pruned).",
+                errors.BudgetWarning,
+                stacklevel=2,
+            )
+        return result
+
+    def _allocate_from_sensitivity(self, method, metric: str, budget: float, tolerance: float) -> selection.Allocation:
+        """Counts from measured sensitivity curves, refined to the budget;
+        which units go within a group follows the method's scores."""
+        from tfprune.analysis import SensitivityResult
+
+        result = SensitivityResult.from_dict(self.budget["sensitivity"])
+        candidates = self.candidates(method)
+        sizes = {c.key: int(c.keep.sum()) for c in candidates}
+
+        def cost_of(counts):
+            keep = self.keep.copy()
+            for c in candidates:
+                local = np.zeros(c.size, dtype=bool)
+                local[c.order()[: counts[c.key]]] = True
+                keep[c.units] = local
+            return self.cost_model.cost(metric, keep)
+
+        counts = selection.allocate_from_sensitivity(
+            {key: curve for key, curve in result.curves().items() if key in sizes},
+            sizes,
+            cost_of,
+            budget,
+            self.round_to,
+            {c.key: c.floor for c in candidates},
+            higher_is_better=result.higher_is_better,
+        )
+        return selection.refine(
+            candidates, counts, lambda keep: self.cost_model.cost(metric, keep), budget,
+            base_keep=self.keep, tolerance=tolerance,
+        )
+
+    def apply_budget(self, method, progress: float = 1.0, *, strict: bool = True) -> None:
+        """Prune to the budget at ``progress`` and write the masks.
+
+        A repeated call at the progress already applied does nothing (a
+        constant schedule fires at every step).
+        """
+        if progress == self._applied_progress:
+            return
+        allocation = self.allocate_budget(method, progress, strict=strict)
+        for group in self.active_groups:
+            self.set_group_keep(group, allocation.keep[group.id])
+        self.write_masks()
+        self._applied_progress = progress
+
+    def budget_status(self) -> tuple[float, float, float]:
+        """``(cost now, target, dense)`` under the budget's metric."""
+        target = self.budget["target"]
+        dense = self.cost_model.dense(target.metric)
+        return float(self.cost_model.cost(target.metric, self.keep)), target.absolute(dense), float(dense)
+
+    def warn_if_budget_unmet(self, step: int) -> None:
+        """Warn when the schedule has ended but the model is not at its target.
+
+        Methods that prune gradually (SPP raises probabilities step by step)
+        may need more steps than the schedule; a run that stops early must
+        not pass for a finished one.
+        """
+        if self.budget is None or not self.active_groups:
+            return
+        schedule = self.schedule_of(self.active_groups[0])
+        if self.final_sparsity(schedule) - float(schedule(step)[1]) > 1e-9:
+            return  # still ramping: nothing is due yet
+        cost, goal, dense = self.budget_status()
+        if cost > goal + self.budget["tolerance"] * dense:
+            warnings.warn(
+                f"Training stopped at step {step} with the model at {cost / dense:.3f} x "
+                f"dense {self.budget['target'].metric}, above its target "
+                f"{self.budget['target'].describe(dense)}: {type(self.method).__name__} "
+                "has not reached it: it is still pruning, or its own rule stopped it "
+                "(e.g. fuzzy pruning's alpha-cut became empty). Train for more steps "
+                "(fit again with UpdatePruning: it resumes), or use a faster schedule.",
+                errors.BudgetWarning,
+                stacklevel=2,
+            )
+
+    def budget_prune_count(self, method, group: ChannelGroup, sparsity: float) -> int:
+        """Units of ``group`` to prune in total under the budget, for methods
+        that prune towards a count over several steps (SPP, StructADMM, LRF).
+
+        ``sparsity`` is the group's schedule value, read as progress. One
+        allocation is computed per step and state (cached until the keep flags
+        or the progress change, and cleared by :meth:`step`).
+        """
+        final = self.final_sparsity(self.schedule_of(group))
+        progress = 1.0 if final <= 0 else min(1.0, float(sparsity) / final)
+        key = (progress, self.keep.tobytes())
+        cached = self._budget_cache.get(key)
+        if cached is None:
+            cached = self.allocate_budget(method, progress, strict=False).counts
+            self._budget_cache = {key: cached}
+        return group.num_channels - cached[group.id]
+
+    def _budget_error(self, exc, target, dense) -> errors.BudgetError:
+        def share(value):
+            return "none" if value is None else f"{value:.6g} ({value / dense:.3f} x dense)"
+
+        if exc.low is None:
+            why = (
+                f"the smallest model reachable keeps {share(exc.minimum)}: every "
+                f"prunable group at its floor (round_to={self.round_to}, at least "
+                f"{self.round_to or 1} channel(s) per group); the model's inputs, "
+                "outputs, excluded layers and channels coupled to them are never pruned"
+            )
+            fix = "Ask for a larger target, pass a smaller round_to (or None), or exclude fewer layers."
+        else:
+            why = (
+                f"with round_to={self.round_to} the nearest reachable costs are "
+                f"{share(exc.low)} below and {share(exc.high)} above, both farther "
+                f"than the tolerance ({self.budget['tolerance']:.0%} of dense)"
+            )
+            fix = "Ask for a reachable target, pass a smaller round_to, or a larger `tolerance`."
+        msg = f"The pruning target {target.describe(dense)} cannot be met: {why}. {fix}"
+        return errors.BudgetError(msg, requested=exc.budget, reachable=(exc.low, exc.high, exc.minimum))
 
     # Kernel (column / weight) helpers -------------------------------------
     def kernel_schedule(self, entry) -> schedules_lib.PruningSchedule:
@@ -188,6 +406,7 @@ class Pruner:
 
     def step(self, step: int) -> None:
         """Run the method's per-step hook at optimizer step ``step``."""
+        self._budget_cache = {}
         self.method.on_train_batch_begin(self, int(step))
 
     def pruned_fraction(self) -> float:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import keras
 import numpy as np
 
-from tfprune import _clone, _validation, errors
+from tfprune import _clone, _validation, errors, selection
 from tfprune import methods as methods_lib
 from tfprune import schedules as schedules_lib
 from tfprune.graph import ChannelGraph, iter_layers, trace_model
 from tfprune.graph import rules as rules_lib
 from tfprune.layers import PruningWrapper, find_wrappers
+from tfprune.pruner import Pruner
 
 #: ``filter``/``channel``: whole channels of coupled groups (physically removed
 #: by ``slim``); ``column``/``weight``: im2col columns or single weights of
@@ -33,6 +35,10 @@ def prune(
     round_to: int | None = 8,
     exclude: Iterable[str] = (),
     seed: int | None = None,
+    target: Any = None,
+    allocation: str = "uniform",
+    normalize: str | None = "mean",
+    tolerance: float = 0.02,
     **method_options: Any,
 ) -> keras.Model:
     """Return a copy of ``model`` whose prunable layers are wrapped for pruning.
@@ -46,8 +52,11 @@ def prune(
     Args:
         model: a built Functional or Sequential Keras 3 model. It is not
             modified.
-        method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fuzzy"`` (Zhao et
-            al. 2019, reconstructed; see tfprune.methods.FuzzyPruning), or a
+        method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fpgm"`` (He et al.
+            2019), ``"taylor"`` (Molchanov et al. 2019), ``"spp"`` (Wang et
+            al. 2018), ``"admm"`` (StructADMM, Zhang et al. 2018),
+            ``"fuzzy"`` (Zhao et al. 2019, reconstructed), ``"lrf"`` (Joo et
+            al. 2021), a name added with :func:`tfprune.register_method`, or a
             :class:`tfprune.methods.PruningMethod`.
         sparsity: fraction of channels to remove from every group, in [0, 1),
             applied at the first training step; or ``{layer_name: fraction}``
@@ -93,6 +102,28 @@ def prune(
             a rule with :func:`tfprune.register_rule`); it is then opaque and
             its input channels are kept too.
         seed: seed for methods that draw random numbers.
+        target: instead of ``sparsity``: a budget the pruned model must
+            meet, decided across layers by the library. A FLOPs fraction of
+            the dense model (``0.5`` = 2x fewer MACs), ``{"flops": 2e6}``
+            (absolute MACs), ``{"params": 0.5}`` / ``{"params": 1e6}``,
+            ``"params=0.5"`` or a :class:`tfprune.Target`. The final cost is
+            at most the target and within ``tolerance`` of it, or
+            :class:`tfprune.errors.BudgetError` says what is reachable. With
+            a ``schedule``, its sparsity is read as progress
+            (``s(step) / s_final``): the budget moves from the dense cost to
+            the target along it; without one, the target is met at the
+            first training step (or at once with :func:`tfprune.one_shot`).
+            See docs/budgets.md.
+        allocation: how a ``target`` is shared out: ``"uniform"`` (one
+            ratio for every group, today's behaviour), ``"global"`` (scores
+            normalised per group and ranked across groups, Torch-Pruning's
+            global pruning), or a :class:`tfprune.SensitivityResult` (the
+            groups whose measured metric drops least per unit of cost saved
+            are cut first; see docs/sensitivity.md).
+        normalize: per-group score normalisation for ``"global"``: None,
+            ``"mean"``, ``"max"``, ``"sum"``, ``"standardize"``, ``"minmax"``.
+        tolerance: how far below the target (a fraction of the dense cost)
+            the rounding may leave the result; default 0.02.
         **method_options: options of the method named by ``method`` (e.g.
             ``A=0.05, u=0.25`` for ``"spp"``); see each method's class.
 
@@ -128,6 +159,20 @@ def prune(
         msg = f"Argument `seed` must be an int or None. Received: seed={seed!r}."
         raise errors.PruningArgumentError(msg)
     exclude = _check_exclude(model, exclude)
+    budget = None
+    if target is not None:
+        budget = _budget_argument(target, sparsity, schedule, granularity, allocation, normalize, tolerance, method_obj)
+        if schedule is None:  # the method's own rhythm, else prune at the first step
+            schedule = method_obj.default_schedule() or schedules_lib.ConstantSparsity(
+                0.5, begin_step=0, end_step=-1, frequency=1
+            )
+        if isinstance(schedule, Mapping) and not _looks_like_config(schedule):
+            msg = (
+                "With `target`, pass one `schedule` for the whole model (its "
+                "sparsity is read as progress towards the target), not a "
+                f"per-layer dict. Received: schedule={schedule!r}."
+            )
+            raise errors.PruningArgumentError(msg)
     if sparsity is None and schedule is None:
         schedule = method_obj.default_schedule()
     per_layer = _schedules_argument(sparsity, schedule, method_obj)
@@ -141,10 +186,12 @@ def prune(
         "round_to": round_to,
         "seed": seed,
     }
+    if budget is not None:
+        base_spec["budget"] = budget
     if granularity in KERNEL_GRANULARITIES:
         wrap = _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec)
     else:
-        wrap = _channel_wrapping(model, graph, per_layer, base_spec)
+        wrap = _channel_wrapping(model, graph, per_layer, base_spec, method_obj)
 
     def make_layer(layer):
         options = wrap.get(id(layer))
@@ -154,12 +201,148 @@ def prune(
     def set_weights(old, new):
         _clone.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
 
-    return _clone.rebuild(model, make_layer, set_weights)
+    pruned = _clone.rebuild(model, make_layer, set_weights)
+    if budget is not None:
+        # Fail now, not at the first training step, if the target is out of reach.
+        Pruner(pruned).allocate_budget(method_obj, 1.0)
+    elif granularity not in KERNEL_GRANULARITIES:
+        _warn_unprunable(graph, per_layer, round_to, method_obj)
+    return pruned
 
 
-def _channel_wrapping(model, graph, per_layer, base_spec) -> dict[int, dict[str, Any]]:
+def one_shot(model: keras.Model) -> keras.Model:
+    """Prune a model returned by :func:`prune` to its final state now.
+
+    No training: the method's scores are computed from the current weights
+    and every group is pruned to the end of its schedule, or to the
+    ``target`` budget. This is Li et al.'s one-shot pruning (prune, then
+    fine-tune); fine-tune the result with ``fit`` and
+    :class:`tfprune.UpdatePruning` (which keeps the masks), or
+    :func:`tfprune.slim` it directly::
+
+        pruned = tfprune.prune(model, "l1", target=0.5)   # 2x fewer FLOPs
+        tfprune.one_shot(pruned)
+        small = tfprune.slim(pruned)
+
+    Args:
+        model: a model returned by :func:`tfprune.prune` (its masks are set in
+            place; the user's original model is never touched).
+
+    Returns:
+        ``model``, for chaining.
+
+    Raises:
+        PruningArgumentError: ``model`` is not wrapped for pruning, or its
+            method selects channels only while training (SPP samples masks,
+            StructADMM needs its ADMM phase).
+        BudgetError: the target cannot be met.
+    """
+    pruner = Pruner(model)
+    if not pruner.method.supports_one_shot:
+        msg = (
+            f"Method {type(pruner.method).__name__} cannot prune without "
+            "training: its selection runs inside fit. Train the pruned model "
+            "with `fit(..., callbacks=[tfprune.UpdatePruning()])` instead, or "
+            "use a score-based method ('l1', 'l2') for one-shot pruning."
+        )
+        raise errors.PruningArgumentError(msg)
+    pruner.method.one_shot(pruner)
+    return model
+
+
+def _budget_argument(target, sparsity, schedule, granularity, allocation, normalize, tolerance, method_obj):
+    """The ``budget`` entry of the wrappers' spec, validated."""
+    if sparsity is not None:
+        msg = (
+            "Pass either `sparsity` (the same fraction of every group) or "
+            "`target` (a FLOPs/params budget), not both. Received: "
+            f"sparsity={sparsity!r}, target={target!r}."
+        )
+        raise errors.PruningArgumentError(msg)
+    try:
+        parsed = selection.Target.parse(target)
+    except ValueError as exc:
+        raise errors.PruningArgumentError(str(exc)) from None
+    if not method_obj.supports_budget:
+        msg = (
+            f"Method {type(method_obj).__name__} does not take a `target` yet "
+            "(its selection has not been ported to the shared budget "
+            "allocation; see docs/budgets.md). Use `sparsity=`/`schedule=` "
+            "with it, or a built-in method (all of them take one)."
+        )
+        raise errors.PruningArgumentError(msg)
+    if getattr(method_obj, "target_flops", None) is not None:
+        msg = (
+            "Pass either the method's own `target_flops` or `target`, not "
+            f"both. Received: target_flops={method_obj.target_flops!r}, "
+            f"target={target!r}. `target` is the shared budget of every method."
+        )
+        raise errors.PruningArgumentError(msg)
+    if granularity in KERNEL_GRANULARITIES:
+        msg = (
+            f"`target` prunes whole channels; granularity={granularity!r} is "
+            "mask-only and its FLOPs savings are theoretical. Use "
+            "granularity='filter' (or 'channel') with `target`, or `sparsity=` "
+            "for column/weight pruning."
+        )
+        raise errors.PruningArgumentError(msg)
+    sensitivity = None
+    if hasattr(allocation, "curves") and hasattr(allocation, "to_dict"):  # a SensitivityResult
+        sensitivity, allocation = allocation.to_dict(), "sensitivity"
+    elif allocation not in selection.ALLOCATIONS:
+        msg = (
+            f"Argument `allocation` must be one of {selection.ALLOCATIONS} or a "
+            "tfprune.SensitivityResult (from tfprune.sensitivity). Received: "
+            f"allocation={allocation!r}."
+        )
+        raise errors.PruningArgumentError(msg)
+    if normalize not in selection.NORMALIZATIONS:
+        msg = (
+            f"Argument `normalize` must be one of {selection.NORMALIZATIONS}. "
+            f"Received: normalize={normalize!r}."
+        )
+        raise errors.PruningArgumentError(msg)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < 1:
+        msg = (
+            "Argument `tolerance` must be a fraction of the dense cost in [0, 1), "
+            f"e.g. 0.02. Received: tolerance={tolerance!r}."
+        )
+        raise errors.PruningArgumentError(msg)
+    return {
+        "target": parsed.get_config(),
+        "allocation": allocation,
+        "normalize": normalize,
+        "tolerance": float(tolerance),
+        **({"sensitivity": sensitivity} if sensitivity is not None else {}),
+    }
+
+
+def _warn_unprunable(graph, per_layer, round_to, method_obj) -> None:
+    """Warn about groups a ``sparsity`` request leaves whole because of ``round_to``."""
+    if not round_to or round_to <= 1:
+        return
+    left = []
+    for group_id, schedule in _assign_schedules(graph, per_layer, method_obj).items():
+        group = graph.group(group_id)
+        final = Pruner.final_sparsity(schedule)
+        if selection.unprunable_by_rounding(group.num_channels, final, round_to):
+            left.append(f"{group_id} ({group.num_channels} channels)")
+    if left:
+        warnings.warn(
+            f"round_to={round_to} leaves {len(left)} group(s) unpruned at the "
+            f"requested sparsity, because rounding their kept count to a "
+            f"multiple of {round_to} keeps every channel: {', '.join(left[:20])}"
+            f"{' ...' if len(left) > 20 else ''}. Pass round_to=None (or a "
+            "smaller value) to prune them, or a `target=` budget to let the "
+            "library spend the cut elsewhere.",
+            errors.RoundingWarning,
+            stacklevel=3,
+        )
+
+
+def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[int, dict[str, Any]]:
     """Wrapper options of every layer touched by a scheduled channel group."""
-    group_schedules = _assign_schedules(graph, per_layer)
+    group_schedules = _assign_schedules(graph, per_layer, method_obj)
     if not group_schedules:
         msg = (
             f"Model `{model.name}` has no prunable channel group: every channel "
@@ -290,9 +473,9 @@ def _looks_like_config(value: Mapping) -> bool:
     return "class_name" in value and "config" in value
 
 
-def _assign_schedules(graph: ChannelGraph, per_layer) -> dict[str, schedules_lib.PruningSchedule]:
+def _assign_schedules(graph: ChannelGraph, per_layer, method_obj) -> dict[str, schedules_lib.PruningSchedule]:
     if None in per_layer:
-        return {group.id: per_layer[None] for group in graph.groups}
+        return {group.id: per_layer[None] for group in graph.groups if method_obj.accepts_group(group)}
     chosen: dict[str, tuple[str, schedules_lib.PruningSchedule]] = {}
     for name, schedule in per_layer.items():
         groups = [

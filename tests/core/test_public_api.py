@@ -73,7 +73,8 @@ def test_public_names():
     expected = {
         "ChannelGraph", "PrunePlan", "Pruner", "PruningWrapper", "UpdatePruning",
         "export_tflite", "make_plan", "prune", "register_rule", "slim", "strip_pruning",
-        "count_flops", "count_params",
+        "count_flops", "count_params", "sensitivity", "SensitivityResult",
+        "register_method", "one_shot", "Target",
     }
     assert expected <= set(tfprune.__all__)
     for name in tfprune.__all__:

@@ -10,6 +10,7 @@ leaf layer; a layer shared between call sites appears once per call.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,7 +87,36 @@ def iter_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
             yield from iter_layers(layer)
 
 
+#: model -> (its layers' ids, Trace). A Functional model's graph never changes
+#: after it is built, so one trace serves the graph, the cost model, the
+#: callback and ``slim`` (a Sequential model's layers are re-checked, since
+#: ``add``/``pop`` change them). Weak keys: a trace lives as long as its model.
+_TRACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _signature(model: keras.Model) -> tuple[int, ...]:
+    return tuple(id(layer) for layer in model.layers)
+
+
 def trace_model(model: keras.Model) -> Trace:
+    """Trace ``model`` into call sites (see module docstring), once per model.
+
+    Later calls on the same model return the same :class:`Trace` (treat it
+    as read-only).
+    """
+    try:
+        cached = _TRACES.get(model)
+    except TypeError:  # not weak-referenceable / hashable: trace every time
+        return _trace_model(model)
+    signature = _signature(model) if isinstance(model, keras.Model) else ()
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    trace = _trace_model(model)
+    _TRACES[model] = (signature, trace)
+    return trace
+
+
+def _trace_model(model: keras.Model) -> Trace:
     """Trace ``model`` into call sites (see module docstring).
 
     Raises:

@@ -142,6 +142,9 @@ class StructADMM(PruningMethod):
         rho_max: cap of ``rho`` (spec default 0.1).
     """
 
+    # Selection needs training (or its own procedure): one_shot refuses it.
+    supports_one_shot = False
+
     granularities = ("filter", "channel", "column", "weight")
 
     def __init__(self, rho: float = 1e-3, rho_factor: float = 1.3, rho_max: float = 0.1):
@@ -194,6 +197,13 @@ class StructADMM(PruningMethod):
         return ops.cast(coef, total.dtype) * total
 
     # Pruner side -------------------------------------------------------------
+    def scores(self, pruner, group):
+        """L2 norms of the group's filters (the norm the projection ranks by),
+        used to share a ``target`` budget between groups."""
+        from tfprune.methods.magnitude import MagnitudePruning
+
+        return MagnitudePruning(ord=2).scores(pruner, group)
+
     def check_schedules(self, schedules):
         bad = [s for s in schedules if not isinstance(s, ADMMSchedule)]
         if bad:

@@ -32,25 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tfprune.selection import kept_count
+
 if TYPE_CHECKING:
     from tfprune.graph import ChannelGroup
     from tfprune.layers import PruningWrapper
     from tfprune.pruner import Pruner
     from tfprune.schedules import PruningSchedule
-
-
-def kept_count(num_channels: int, sparsity: float, round_to: int | None) -> int:
-    """Channels to keep out of ``num_channels`` at ``sparsity``.
-
-    ``round(num_channels * (1 - sparsity))``, at least 1; with ``round_to`` the
-    count is rounded to the nearest multiple of ``round_to`` (at least
-    ``round_to``, at most ``num_channels``) so that widths stay fast on
-    SIMD/XNNPACK kernels.
-    """
-    keep = max(1, int(round(num_channels * (1.0 - sparsity))))
-    if round_to and round_to > 1:
-        keep = max(round_to, int(round(keep / round_to)) * round_to)
-    return min(keep, num_channels)
 
 
 class PruningMethod:
@@ -64,6 +52,11 @@ class PruningMethod:
     """
 
     granularities: tuple[str, ...] = ("filter",)
+    #: Whether ``prune(..., target=...)`` can drive this method: its
+    #: selection goes through :meth:`tfprune.Pruner.apply_budget`.
+    supports_budget: bool = True
+    #: Whether :func:`tfprune.one_shot` can prune without training.
+    supports_one_shot: bool = True
 
     def default_schedule(self, sparsity: float | None = None) -> PruningSchedule | None:
         """The schedule ``prune`` uses when given ``sparsity=s`` (or nothing).
@@ -78,6 +71,15 @@ class PruningMethod:
         from tfprune.schedules import ConstantSparsity
 
         return ConstantSparsity(sparsity, begin_step=0, end_step=-1, frequency=1)
+
+    def accepts_group(self, group: ChannelGroup) -> bool:
+        """Whether a model-wide ``sparsity``/``target`` should prune ``group``.
+
+        Default: every group. LRF accepts only the groups between its convs
+        and their P/Q layers.
+        """
+        del group
+        return True
 
     def scores(self, pruner: Pruner, group: ChannelGroup) -> np.ndarray:
         """Importance of each unit of ``group`` (higher = keep)."""
@@ -105,7 +107,13 @@ class PruningMethod:
         return None
 
     def num_to_prune(self, pruner: Pruner, group: ChannelGroup, sparsity: float) -> int:
-        """How many units of ``group`` should be pruned in total at ``sparsity``."""
+        """How many units of ``group`` should be pruned in total at ``sparsity``.
+
+        With a budget, the count comes from the shared allocation
+        (:meth:`tfprune.Pruner.budget_prune_count`).
+        """
+        if pruner.budget is not None:
+            return pruner.budget_prune_count(self, group, sparsity)
         return group.num_channels - kept_count(group.num_channels, sparsity, pruner.round_to)
 
     def kernel_scores(self, pruner: Pruner, entry) -> np.ndarray:
@@ -134,33 +142,67 @@ class PruningMethod:
         Pruning is monotone: channels masked earlier stay masked (as in Li et
         al.'s one-way pruning and tfmot's schedules); each update masks the
         lowest-scored of the still-kept units until the group reaches the
-        count given by :meth:`num_to_prune`. Kernel groups (column / weight
-        granularity) are handled the same way per layer, with
+        count given by :meth:`num_to_prune`. With a budget
+        (``prune(..., target=...)``) the counts come from the shared
+        allocation instead (:meth:`tfprune.Pruner.apply_budget`), at the
+        fraction of the way to the target the schedule has reached. Kernel
+        groups (column / weight granularity) are handled per layer, with
         :meth:`kernel_scores` and :meth:`num_kernel_to_prune`.
         """
         for entry in pruner.kernel_entries:
             should_prune, sparsity = pruner.kernel_schedule(entry)(step)
-            if not should_prune:
-                continue
-            keep = pruner.kernel_keep(entry)
-            extra = self.num_kernel_to_prune(pruner, entry, float(sparsity)) - int((~keep).sum())
-            if extra <= 0:
-                continue
-            flat = keep.reshape(-1)
-            scores = self.kernel_scores(pruner, entry).reshape(-1)
-            candidates = np.flatnonzero(flat)
-            order = candidates[np.argsort(scores[candidates], kind="stable")]
-            flat[order[:extra]] = False
-            pruner.set_kernel_keep(entry, keep)
-        changed = False
+            if should_prune:
+                self.prune_kernel(pruner, entry, float(sparsity))
+        if pruner.budget is not None:
+            progress = pruner.budget_progress(step)
+            if progress is not None:
+                pruner.apply_budget(self, progress, strict=False)
+            return
+        sparsities = {}
         for group in pruner.active_groups:
             should_prune, sparsity = pruner.schedule_of(group)(step)
-            if not should_prune:
+            if should_prune:
+                sparsities[group.id] = float(sparsity)
+        self.prune_groups(pruner, sparsities)
+
+    def one_shot(self, pruner: Pruner) -> None:
+        """Prune at once to the final state of the schedules (or the budget).
+
+        What :func:`tfprune.one_shot` runs, without training. Methods whose
+        selection needs training (SPP's sampled masks, StructADMM's ADMM
+        phase) refuse it (``supports_one_shot = False``).
+        """
+        for entry in pruner.kernel_entries:
+            self.prune_kernel(pruner, entry, pruner.final_sparsity(pruner.kernel_schedule(entry)))
+        if pruner.budget is not None:
+            pruner.apply_budget(self, 1.0)
+            return
+        self.prune_groups(
+            pruner, {g.id: pruner.final_sparsity(pruner.schedule_of(g)) for g in pruner.active_groups}
+        )
+
+    def prune_kernel(self, pruner: Pruner, entry, sparsity: float) -> None:
+        """Mask the lowest-scored kernel groups of one wrapper up to ``sparsity``."""
+        keep = pruner.kernel_keep(entry)
+        extra = self.num_kernel_to_prune(pruner, entry, sparsity) - int((~keep).sum())
+        if extra <= 0:
+            return
+        flat = keep.reshape(-1)
+        scores = self.kernel_scores(pruner, entry).reshape(-1)
+        candidates = np.flatnonzero(flat)
+        order = candidates[np.argsort(scores[candidates], kind="stable")]
+        flat[order[:extra]] = False
+        pruner.set_kernel_keep(entry, keep)
+
+    def prune_groups(self, pruner: Pruner, sparsities: dict[str, float]) -> None:
+        """Mask the lowest-scored kept units of each group up to its sparsity."""
+        changed = False
+        for group in pruner.active_groups:
+            if group.id not in sparsities:
                 continue
-            target = self.num_to_prune(pruner, group, float(sparsity))
+            target = self.num_to_prune(pruner, group, sparsities[group.id])
             keep = pruner.group_keep(group)
-            already = int((~keep).sum())
-            extra = target - already
+            extra = target - int((~keep).sum())
             if extra <= 0:
                 continue
             scores = self.scores(pruner, group)

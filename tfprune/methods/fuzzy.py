@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from tfprune import errors, metrics
+from tfprune import errors, metrics, selection
 from tfprune import schedules as schedules_lib
 from tfprune.criteria import fuzzy as fz
 from tfprune.methods.base import PruningMethod, kept_count
@@ -126,6 +126,10 @@ class FuzzyPruning(PruningMethod):
         ord: 1 (L1 score, the default) or 2.
         history_size: pruning steps recorded per group (the last ones).
     """
+
+    # The cut decides each step, so there is no one-shot path. With
+    # ``prune(..., target=...)`` the target replaces ``target_flops``.
+    supports_one_shot = False
 
     def __init__(
         self,
@@ -253,6 +257,8 @@ class FuzzyPruning(PruningMethod):
         sets = self.cut(s)
         in_cut = kept[sets["cut"]]
         order = in_cut[np.argsort(s[sets["cut"]], kind="stable")]
+        if pruner.budget is not None:  # the budget, not the schedule, bounds the total
+            sparsity = 1.0
         cap = sparsity if self.max_sparsity is None else min(sparsity, self.max_sparsity)
         n = self.limit(group.num_channels, len(kept), len(order), cap, pruner.round_to)
         record = {
@@ -278,7 +284,7 @@ class FuzzyPruning(PruningMethod):
         if not fired or self.stopped(pruner):
             return
         target = self._target(pruner)
-        if target is not None and metrics.count_flops(pruner.model, effective=True) <= target:
+        if target is not None and self._cost(pruner) <= target:
             self._set_stopped(pruner)
             return
         decisions = [(group, *self.decide(pruner, group, sparsity)) for group, sparsity in fired]
@@ -299,16 +305,18 @@ class FuzzyPruning(PruningMethod):
 
         if any(record["pruned"] for _, record, _ in decisions):
             apply(1.0)
-            if target is not None and metrics.count_flops(pruner.model, effective=True) <= target:
-                low, high = 0.0, 1.0  # FLOPs(low) > target >= FLOPs(high)
+            if target is not None and self._cost(pruner) <= target:
+                low, high = 0.0, 1.0  # cost(low) > target >= cost(high)
                 for _ in range(8):
                     mid = 0.5 * (low + high)
                     apply(mid)
-                    if metrics.count_flops(pruner.model, effective=True) <= target:
+                    if self._cost(pruner) <= target:
                         high = mid
                     else:
                         low = mid
                 apply(high)
+                if pruner.budget is not None:
+                    self._fill_to_budget(pruner, decisions, before, target)
                 self._set_stopped(pruner)
         for group, record, _ in decisions:
             keep = pruner.group_keep(group)
@@ -334,7 +342,46 @@ class FuzzyPruning(PruningMethod):
             if _STOPPED in wrapper.state:
                 wrapper.state[_STOPPED].assign(np.ones((1,), np.float32))
 
+    def _fill_to_budget(self, pruner: Pruner, decisions, before, target: float) -> None:
+        """Give back, one rounding step at a time, the filters of the last cut
+        that the budget still affords (the most important of them first), so
+        the final cost lands just under the target rather than a trim step
+        below it (:func:`tfprune.selection.refine`)."""
+        candidates, counts = [], {}
+        for group, _, order in decisions:
+            keep_now = pruner.group_keep(group)
+            scores = np.full(group.num_channels, np.inf)
+            scores[order] = np.arange(len(order), dtype=np.float64)  # later in the cut = more important
+            scores[keep_now] = np.inf
+            candidates.append(
+                selection.Candidate(
+                    key=group.id,
+                    units=np.asarray(group.units, dtype=np.int64),
+                    scores=scores,
+                    keep=before[group.id],
+                    round_to=pruner.round_to,
+                    floor=int(keep_now.sum()),
+                )
+            )
+            counts[group.id] = int(keep_now.sum())
+        metric = pruner.budget["target"].metric
+        result = selection.refine(
+            candidates, counts, lambda keep: pruner.cost_model.cost(metric, keep), target,
+            base_keep=pruner.keep, tolerance=float("inf"),
+        )
+        for group, _, _ in decisions:
+            pruner.set_group_keep(group, result.keep[group.id])
+        pruner.write_masks()
+
+    def _cost(self, pruner: Pruner) -> float:
+        """The cost the target is about: the budget's metric, or effective FLOPs."""
+        if pruner.budget is not None:
+            return pruner.budget_status()[0]
+        return metrics.count_flops(pruner.model, effective=True)
+
     def _target(self, pruner: Pruner) -> float | None:
+        if pruner.budget is not None:
+            return pruner.budget_status()[1]
         if self.target_flops is None:
             return None
         if self.target_flops > 1.0:

@@ -103,23 +103,18 @@ class LinearReplaceable(PruningMethod):
             Only their two internal channel groups can be pruned.
     """
 
+    # Selection needs training (or its own procedure): one_shot refuses it.
+    supports_one_shot = False
+
     def __init__(self, convs: list[str] | tuple[str, ...] = ()):
         self.convs = [str(c) for c in convs]
 
     # Group -> (mode, conv) ---------------------------------------------------
     def _layout(self, pruner, group) -> dict[str, Any]:
-        producers = pruner.group_slices(group, rules_lib.FILTER)
-        consumers = pruner.group_slices(group, rules_lib.INPUT)
-        names = {path.split("/")[-1]: path for path, _, _ in producers + consumers}
-        for conv in self.convs:
-            if len(producers) != 1 or len(consumers) != 1:
-                break
-            producer = producers[0][0].split("/")[-1]
-            consumer = consumers[0][0].split("/")[-1]
-            if (producer, consumer) == (conv, q_name(conv)):
-                return {"mode": "filters", "conv": names[conv], "other": names[q_name(conv)]}
-            if (producer, consumer) == (p_name(conv), conv):
-                return {"mode": "inputs", "conv": names[conv], "other": names[p_name(conv)]}
+        del pruner
+        info = self._match(group)
+        if info is not None:
+            return info
         msg = (
             f"LRF can only prune the channels between a conv and its inserted "
             f"1x1 layers P/Q (convs {self.convs}), but group `{group.id}` touches "
@@ -127,6 +122,25 @@ class LinearReplaceable(PruningMethod):
             "and prune only the groups of the wrapped convs and their P layers."
         )
         raise errors.PruningArgumentError(msg)
+
+    def _match(self, group) -> dict[str, Any] | None:
+        """``{"mode", "conv", "other"}`` if ``group`` sits between a conv and its P/Q."""
+        producers = [m.layer for m in group.members if m.role == rules_lib.FILTER]
+        consumers = [m.layer for m in group.members if m.role == rules_lib.INPUT]
+        if len(producers) != 1 or len(consumers) != 1:
+            return None
+        names = {path.split("/")[-1]: path for path in producers + consumers}
+        producer, consumer = producers[0].split("/")[-1], consumers[0].split("/")[-1]
+        for conv in self.convs:
+            if (producer, consumer) == (conv, q_name(conv)):
+                return {"mode": "filters", "conv": names[conv], "other": names[q_name(conv)]}
+            if (producer, consumer) == (p_name(conv), conv):
+                return {"mode": "inputs", "conv": names[conv], "other": names[p_name(conv)]}
+        return None
+
+    def accepts_group(self, group) -> bool:
+        """Only the groups between a conv of ``convs`` and its P/Q can be pruned."""
+        return self._match(group) is not None
 
     def _problem(self, pruner, group):
         """Regression rows, compensated kernel and bookkeeping for ``group``."""
@@ -171,6 +185,8 @@ class LinearReplaceable(PruningMethod):
         return scores
 
     def num_to_prune(self, pruner, group, sparsity):
+        if pruner.budget is not None:
+            return pruner.budget_prune_count(self, group, sparsity)
         return lrf_count(group.num_channels, sparsity, pruner.round_to)
 
     def remove_one(self, pruner, group) -> dict[str, Any]:

@@ -180,6 +180,9 @@ class StructuredProbabilisticPruning(PruningMethod):
     See the module docstring for the algorithm and the documented choices.
     """
 
+    # Selection needs training (or its own procedure): one_shot refuses it.
+    supports_one_shot = False
+
     granularities = ("filter", "column")
 
     def __init__(
@@ -247,6 +250,10 @@ class StructuredProbabilisticPruning(PruningMethod):
             )
             if name in state
         }
+
+    def scores(self, pruner: Pruner, group) -> np.ndarray:
+        """L1 norms of the group's filters: the ranking SPP's increments use."""
+        return self._magnitude.scores(pruner, group)
 
     # Driving ----------------------------------------------------------------
     def on_train_batch_begin(self, pruner: Pruner, step: int) -> None:

@@ -50,18 +50,23 @@ def count_params(model: keras.layers.Layer) -> int:
             "Call `model.build(input_shape)` or call it on data first."
         )
         raise errors.PruningArgumentError(msg)
+    return sum(int(math.prod(v.shape)) for v in parameter_variables(model))
+
+
+def parameter_variables(model: keras.layers.Layer) -> list:
+    """The variables `count_params` counts: each once, without pruning state."""
     state: set[int] = set()
     for wrapper in _wrappers(model):
         inner = {id(variable) for variable in wrapper.layer.weights}
         state.update(id(v) for v in wrapper.weights if id(v) not in inner)
     seen: set[int] = set()
-    total = 0
+    out = []
     for variable in model.weights:
         if id(variable) in seen or id(variable) in state:
             continue
         seen.add(id(variable))
-        total += int(math.prod(variable.shape))
-    return total
+        out.append(variable)
+    return out
 
 
 def _wrappers(layer: keras.layers.Layer) -> Iterator[keras.layers.Wrapper]:

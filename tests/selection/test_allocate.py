@@ -1,0 +1,147 @@
+"""tfprune.selection: kept counts and budget allocation (pure NumPy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tfprune import selection
+from tfprune.selection import Candidate, Unreachable, allocate
+
+
+def _linear_problem(sizes, rng, round_to=None, weights=None):
+    """Groups with random scores; cost = sum of per-unit weights kept."""
+    candidates, start = [], 0
+    for i, size in enumerate(sizes):
+        units = np.arange(start, start + size)
+        start += size
+        candidates.append(
+            Candidate(
+                key=f"g{i}",
+                units=units,
+                scores=rng.random(size),
+                keep=np.ones(size, dtype=bool),
+                round_to=round_to,
+                floor=selection.default_floor(size, round_to),
+            )
+        )
+    unit_cost = np.ones(start) if weights is None else np.repeat(weights, sizes)
+    return candidates, (lambda keep: float(unit_cost[keep].sum())), start
+
+
+@pytest.mark.parametrize("allocation", ["uniform", "global"])
+@pytest.mark.parametrize("seed", range(5))
+def test_budget_is_met_from_below_within_rounding(allocation, seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(8, 65, size=6)
+    candidates, cost, total = _linear_problem(sizes, rng, round_to=4, weights=rng.uniform(1, 5, 6))
+    dense = cost(np.ones(total, dtype=bool))
+    budget = 0.4 * dense
+    result = allocate(candidates, cost, budget, base_keep=np.ones(total, dtype=bool), allocation=allocation, tolerance=0.05 * dense)
+    assert result.cost <= budget + 0.05 * dense
+    assert result.cost >= budget - 0.05 * dense
+    for cand in candidates:
+        kept = int(result.keep[cand.key].sum())
+        assert kept == result.counts[cand.key]
+        assert kept % 4 == 0 or kept == cand.size
+        assert kept >= cand.floor
+
+
+def test_uniform_prunes_every_group_by_about_the_same_ratio():
+    rng = np.random.default_rng(0)
+    candidates, cost, total = _linear_problem([16, 32, 64], rng)
+    result = allocate(candidates, cost, 0.5 * total, base_keep=np.ones(total, dtype=bool), allocation="uniform")
+    ratios = [result.counts[c.key] / c.size for c in candidates]
+    assert max(ratios) - min(ratios) <= 1 / 16 + 1e-9
+    assert result.cost <= 0.5 * total
+
+
+def test_global_spends_the_cut_where_scores_are_low():
+    rng = np.random.default_rng(0)
+    candidates, cost, total = _linear_problem([32, 32], rng)
+    shape = 1.0 + rng.random(32)  # the same spread in both groups, 100x apart
+    low = Candidate("low", candidates[0].units, 0.1 * shape, candidates[0].keep)
+    high = Candidate("high", candidates[1].units, 10.0 * shape, candidates[1].keep)
+    result = allocate([low, high], cost, 40, base_keep=np.ones(64, dtype=bool), allocation="global", normalize=None)
+    assert result.counts["high"] == 32
+    assert result.counts["low"] == 8
+    # Normalised per group, both groups look alike again: the cut is shared.
+    shared = allocate([low, high], cost, 40, base_keep=np.ones(64, dtype=bool), allocation="global", normalize="mean")
+    assert shared.counts["low"] == shared.counts["high"] == 20
+
+
+def test_lowest_scored_units_go_and_pruning_is_monotone():
+    scores = np.array([5.0, 1.0, 4.0, 2.0, 3.0, 0.5])
+    keep = np.array([True, True, True, True, True, False])
+    cand = Candidate("g", np.arange(6), scores, keep)
+    result = allocate([cand], lambda k: float(k.sum()), 3, base_keep=keep.copy(), allocation="uniform")
+    np.testing.assert_array_equal(result.keep["g"], [True, False, True, False, True, False])
+
+
+def test_floor_bounds_the_cut_and_unreachable_reports_the_minimum():
+    rng = np.random.default_rng(0)
+    candidates, cost, total = _linear_problem([16, 16], rng, round_to=8)
+    with pytest.raises(Unreachable) as info:
+        allocate(candidates, cost, 10, base_keep=np.ones(total, dtype=bool))
+    assert info.value.minimum == 16
+    assert info.value.low is None
+
+
+def test_rounding_gap_beyond_tolerance_is_unreachable():
+    # One group of 16 with round_to=8: only 8 or 16 can be kept.
+    cand = Candidate("g", np.arange(16), np.arange(16.0), np.ones(16, dtype=bool), round_to=8, floor=8)
+    with pytest.raises(Unreachable) as info:
+        allocate([cand], lambda k: float(k.sum()), 12, base_keep=np.ones(16, dtype=bool), tolerance=1)
+    assert (info.value.low, info.value.high) == (8, 16)
+    # A wide enough tolerance takes the nearest step above instead.
+    result = allocate([cand], lambda k: float(k.sum()), 12, base_keep=np.ones(16, dtype=bool), tolerance=4)
+    assert result.cost in (8, 16)
+
+
+def test_more_budget_never_keeps_fewer_units():
+    rng = np.random.default_rng(3)
+    candidates, cost, total = _linear_problem([24, 40, 56], rng, round_to=8, weights=[1.0, 2.0, 3.0])
+    dense = cost(np.ones(total, dtype=bool))
+    for allocation in ("uniform", "global"):
+        previous = -1.0
+        for fraction in np.linspace(0.3, 1.0, 8):
+            result = allocate(candidates, cost, fraction * dense, base_keep=np.ones(total, dtype=bool), allocation=allocation, tolerance=1.0 * dense)
+            assert result.cost >= previous
+            previous = result.cost
+
+
+@pytest.mark.parametrize("how", selection.NORMALIZATIONS)
+def test_normalizations_keep_the_order_within_a_group(how):
+    scores = np.array([3.0, 1.0, 2.0, 7.0])
+    np.testing.assert_array_equal(np.argsort(selection.normalize_scores(scores, how)), np.argsort(scores))
+
+
+def test_feasible_counts_and_kept_count():
+    assert selection.feasible_counts(20, 20, 8, 8).tolist() == [8, 16, 20]
+    assert selection.feasible_counts(20, 16, 8, 8).tolist() == [8, 16]
+    assert selection.feasible_counts(5, 5, None, 1).tolist() == [1, 2, 3, 4, 5]
+    assert selection.kept_count(64, 0.5, 8) == 32
+    assert selection.kept_count(8, 0.5, 8) == 8
+    assert selection.unprunable_by_rounding(8, 0.5, 8)
+    assert not selection.unprunable_by_rounding(16, 0.5, 8)
+
+
+@pytest.mark.parametrize(
+    ("given", "metric", "value"),
+    [
+        (0.5, "flops", 0.5),
+        ({"params": 1e6}, "params", 1e6),
+        ("params=0.25", "params", 0.25),
+        ({"metric": "flops", "value": 2}, "flops", 2.0),
+    ],
+)
+def test_target_parsing(given, metric, value):
+    target = selection.Target.parse(given)
+    assert (target.metric, target.value) == (metric, value)
+    assert selection.Target.from_config(target.get_config()) == target
+
+
+@pytest.mark.parametrize("bad", [0, -1, "flops=abc", {"latency": 0.5}, {"flops": 0.5, "params": 0.5}, True, float("nan")])
+def test_bad_targets_are_refused(bad):
+    with pytest.raises(ValueError, match="target"):
+        selection.Target.parse(bad)

@@ -1,0 +1,156 @@
+"""FLOPs and parameters of a model as a function of its kept channels.
+
+A budget (``prune(model, method, target=...)``) is met by searching over
+which channels to keep, so the cost of a candidate must be known without
+slimming the model. :class:`CostModel` is built once from the channel graph
+and the traced shapes; evaluating it on a boolean vector over the graph's
+units (``True`` = kept) gives exactly what :func:`tfprune.count_flops` and
+:func:`tfprune.count_params` report for ``slim(model)`` with those channels
+kept (tested on the layer rules and the keras.applications architectures):
+
+* FLOPs: every counted call site is re-evaluated with the counter's own rule
+  (:mod:`tfprune.metrics.flops`), given the kept input and output channels of
+  its layer's layouts;
+* parameters: every weight counts the product of its dimensions, each axis
+  that the graph slices counted at its kept size (a variable shared by several
+  layers counts once, as in :func:`tfprune.count_params`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import keras
+import numpy as np
+
+from tfprune.metrics import _trace
+from tfprune.metrics import flops as flops_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class _FlopsTerm:
+    layer: Any
+    rule: Any
+    input_shape: tuple
+    output_shape: tuple
+    input_layout: np.ndarray | None
+    output_layout: np.ndarray | None
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _ParamsTerm:
+    shape: tuple[int, ...]
+    #: ``(axis, layout)`` of every sliced axis of the weight.
+    axes: tuple[tuple[int, np.ndarray], ...]
+
+
+class CostModel:
+    """FLOPs (MACs) and parameters of ``slim(model)`` for any kept-channel set.
+
+    Build it with :meth:`build`; evaluate with :meth:`flops` /
+    :meth:`params` (or :meth:`cost` by name) on a boolean vector over the
+    units of the channel graph. Evaluation is NumPy only.
+
+    Attributes:
+        dense_flops: MACs with every channel kept (= ``count_flops(model)``).
+        dense_params: parameters with every channel kept
+            (= ``count_params(model)``).
+    """
+
+    METRICS = ("flops", "params")
+
+    def __init__(self, num_units: int, unit_of_item: np.ndarray, flops_terms, params_terms, constant_params):
+        self.num_units = int(num_units)
+        self._unit_of_item = unit_of_item
+        self._flops_terms: list[_FlopsTerm] = flops_terms
+        self._params_terms: list[_ParamsTerm] = params_terms
+        self._constant_params = int(constant_params)
+        everything = np.ones(self.num_units, dtype=bool)
+        self.dense_flops = self.flops(everything)
+        self.dense_params = self.params(everything)
+
+    @classmethod
+    def build(cls, model: keras.Model, graph) -> CostModel:
+        """The cost model of ``model`` (possibly wrapped) and its channel graph."""
+        flops_terms = []
+        for site in _trace.call_sites(model):
+            layer, _, _ = flops_lib._unwrap(site.layer, effective=False)
+            rule = flops_lib._find_rule(layer)
+            if rule is None or not site.input_shapes or not site.output_shapes:
+                continue
+            entry = graph.layers.get(site.name)
+            flops_terms.append(
+                _FlopsTerm(
+                    layer=layer,
+                    rule=rule,
+                    input_shape=site.input_shapes[0],
+                    output_shape=site.output_shapes[0],
+                    input_layout=None if entry is None else entry.input_layout,
+                    output_layout=None if entry is None else entry.output_layout,
+                    name=site.name,
+                )
+            )
+        sliced: dict[int, dict[int, np.ndarray]] = {}
+        shapes: dict[int, tuple[int, ...]] = {}
+        for entry in graph.layers.values():
+            inner = getattr(entry.layer, "tfprune_wrapped_layer", entry.layer)
+            by_name = {v.name: v for v in inner.weights}
+            for name, axis, layout, _ in entry.slices:
+                variable = by_name.get(name)
+                if variable is None:
+                    continue
+                shapes[id(variable)] = tuple(int(d) for d in variable.shape)
+                sliced.setdefault(id(variable), {})[axis] = layout
+        params_terms = [
+            _ParamsTerm(shapes[key], tuple(sorted(axes.items(), key=lambda a: a[0])))
+            for key, axes in sliced.items()
+        ]
+        constant = _unsliced_params(model, set(sliced))
+        return cls(graph.num_units, graph._unit_of_item, flops_terms, params_terms, constant)
+
+    def _kept_mask(self, keep: np.ndarray, layout: np.ndarray | None) -> np.ndarray | None:
+        if layout is None:
+            return None
+        return keep[self._unit_of_item[layout]]
+
+    def flops(self, keep: np.ndarray) -> int:
+        """MACs of the model with the units flagged in ``keep`` kept."""
+        total = 0
+        for term in self._flops_terms:
+            total += term.rule(
+                term.layer,
+                term.input_shape,
+                term.output_shape,
+                self._kept_mask(keep, term.input_layout),
+                self._kept_mask(keep, term.output_layout),
+                term.name,
+            )
+        return int(total)
+
+    def params(self, keep: np.ndarray) -> int:
+        """Parameters of the model with the units flagged in ``keep`` kept."""
+        total = self._constant_params
+        for term in self._params_terms:
+            dims = list(term.shape)
+            for axis, layout in term.axes:
+                dims[axis] = int(np.count_nonzero(keep[self._unit_of_item[layout]]))
+            total += math.prod(dims)
+        return int(total)
+
+    def cost(self, metric: str, keep: np.ndarray) -> int:
+        """``flops`` or ``params`` of ``keep``."""
+        return self.flops(keep) if metric == "flops" else self.params(keep)
+
+    def dense(self, metric: str) -> int:
+        """The cost of the unpruned model under ``metric``."""
+        return self.dense_flops if metric == "flops" else self.dense_params
+
+
+def _unsliced_params(model: keras.Model, sliced: set[int]) -> int:
+    """Parameters of every weight the graph never slices (counted once)."""
+    from tfprune.metrics.params import parameter_variables
+
+    return sum(int(math.prod(v.shape)) for v in parameter_variables(model) if id(v) not in sliced)

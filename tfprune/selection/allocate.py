@@ -1,0 +1,338 @@
+"""Choose how many channels each group keeps so that a budget is met.
+
+Pure NumPy: the caller describes each prunable group (its units, their
+importance scores, which are still kept, its ``round_to`` and floor) and gives
+a cost function over a boolean keep vector (see
+:class:`tfprune.metrics.cost.CostModel`). Two allocations
+(docs/budgets.md):
+
+* ``uniform``: one pruning ratio ``s`` for every group (each keeps
+  ``kept_count(n, s, round_to)`` channels), the smallest ``s`` whose cost is
+  within the budget, found by bisection;
+* ``global``: scores are normalised per group (:func:`normalize_scores`) and
+  ranked across groups; one threshold ``t`` keeps, in every group, the units
+  scoring at least ``t`` (rounded up to ``round_to``), the largest ``t``
+  whose cost is within the budget. This is Torch-Pruning's global pruning
+  (Fang et al., "DepGraph", CVPR 2023, Section 3.3 and its
+  ``global_pruning=True``), with a cost budget instead of a channel ratio.
+
+Both then *fill*: while the budget allows, one more ``round_to`` step is
+given back to a group (``uniform``: the most pruned group first; ``global``:
+the group whose next units score highest), so that the cost lands as close
+under the budget as the rounding allows. Pruning is monotone: a unit that is
+no longer kept is never kept again; every group keeps at least its floor.
+Within a group the lowest-scored kept units are removed first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from tfprune.selection.counts import feasible_counts, kept_count
+
+NORMALIZATIONS = (None, "mean", "max", "sum", "standardize", "minmax")
+ALLOCATIONS = ("uniform", "global")
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """What selection sees of one prunable group.
+
+    Attributes:
+        key: the group's id (returned as is).
+        units: global unit indices of the group (int array, local order).
+        scores: importance of each unit (higher = keep), local order.
+        keep: which units are still kept (bool, local order).
+        round_to: kept counts are multiples of this (or the full width).
+        floor: the group never keeps fewer units than this.
+    """
+
+    key: str
+    units: np.ndarray
+    scores: np.ndarray
+    keep: np.ndarray
+    round_to: int | None = None
+    floor: int = 1
+
+    @property
+    def size(self) -> int:
+        return len(self.units)
+
+    def choices(self) -> np.ndarray:
+        """Kept counts this group can take, ascending."""
+        return feasible_counts(self.size, int(self.keep.sum()), self.round_to, self.floor)
+
+    def order(self) -> np.ndarray:
+        """Local indices of the kept units, best first (stable)."""
+        kept = np.flatnonzero(self.keep)
+        return kept[np.argsort(-self.scores[kept], kind="stable")]
+
+
+def normalize_scores(scores: np.ndarray, how: str | None) -> np.ndarray:
+    """Scale one group's scores so that groups can be ranked together.
+
+    The options are Torch-Pruning's group normalisations: ``None`` (raw),
+    ``"mean"`` (``s / mean s``), ``"max"`` (``s / max s``), ``"sum"``
+    (``s / sum s``), ``"standardize"`` (``(s - mean) / std``) and
+    ``"minmax"`` (``(s - min) / (max - min)``).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    eps = 1e-12
+    if how is None:
+        return s
+    if how == "mean":
+        return s / (np.abs(s.mean()) + eps)
+    if how == "max":
+        return s / (np.abs(s.max()) + eps)
+    if how == "sum":
+        return s / (np.abs(s.sum()) + eps)
+    if how == "standardize":
+        return (s - s.mean()) / (s.std() + eps)
+    if how == "minmax":
+        return (s - s.min()) / (s.max() - s.min() + eps)
+    msg = f"Unknown score normalization {how!r}; expected one of {NORMALIZATIONS}."
+    raise ValueError(msg)
+
+
+@dataclasses.dataclass(frozen=True)
+class Allocation:
+    """Result of :func:`allocate`.
+
+    Attributes:
+        keep: local keep flags of every candidate, by key.
+        cost: the cost of the whole configuration.
+        counts: kept units per candidate, by key.
+    """
+
+    keep: dict[str, np.ndarray]
+    cost: float
+    counts: dict[str, int]
+
+
+class Unreachable(ValueError):
+    """No configuration meets the budget; ``low``/``high`` are the nearest costs."""
+
+    def __init__(self, budget: float, low: float | None, high: float | None, minimum: float):
+        self.budget, self.low, self.high, self.minimum = budget, low, high, minimum
+        super().__init__(f"budget {budget} unreachable (nearest: {low} / {high}; minimum {minimum})")
+
+
+class _Search:
+    """Keep vectors from per-candidate kept counts, and their cost."""
+
+    def __init__(self, candidates: Sequence[Candidate], base_keep: np.ndarray, cost_fn):
+        self.candidates = list(candidates)
+        self.base_keep = base_keep
+        self.cost_fn = cost_fn
+        self.orders = [c.order() for c in self.candidates]
+        self.choices = [c.choices() for c in self.candidates]
+        self.evaluations = 0
+
+    def local_keep(self, index: int, count: int) -> np.ndarray:
+        cand = self.candidates[index]
+        keep = np.zeros(cand.size, dtype=bool)
+        keep[self.orders[index][:count]] = True
+        return keep
+
+    def keep_vector(self, counts: Sequence[int]) -> np.ndarray:
+        keep = self.base_keep.copy()
+        for index, (cand, count) in enumerate(zip(self.candidates, counts)):
+            keep[cand.units] = self.local_keep(index, count)
+        return keep
+
+    def cost(self, counts: Sequence[int]) -> float:
+        self.evaluations += 1
+        return float(self.cost_fn(self.keep_vector(counts)))
+
+    def snap_down(self, index: int, count: float) -> int:
+        """The largest choice <= count (or the smallest choice)."""
+        choices = self.choices[index]
+        pos = np.searchsorted(choices, count, side="right") - 1
+        return int(choices[max(pos, 0)])
+
+    def snap_up(self, index: int, count: float) -> int:
+        """The smallest choice >= count (or the largest choice)."""
+        choices = self.choices[index]
+        pos = np.searchsorted(choices, count, side="left")
+        return int(choices[min(pos, len(choices) - 1)])
+
+    def next_up(self, index: int, count: int) -> int | None:
+        choices = self.choices[index]
+        pos = np.searchsorted(choices, count, side="right")
+        return int(choices[pos]) if pos < len(choices) else None
+
+
+def allocate(
+    candidates: Sequence[Candidate],
+    cost_fn: Callable[[np.ndarray], float],
+    budget: float,
+    *,
+    base_keep: np.ndarray,
+    allocation: str = "uniform",
+    normalize: str | None = "mean",
+    tolerance: float = 0.0,
+) -> Allocation:
+    """Kept units of every candidate so that ``cost_fn(keep) <= budget``.
+
+    Args:
+        candidates: the prunable groups (:class:`Candidate`).
+        cost_fn: cost of a boolean keep vector over all units (monotone:
+            keeping more never costs less).
+        budget: the largest acceptable cost.
+        base_keep: keep vector of every unit (units of no candidate stay as
+            they are).
+        allocation: ``"uniform"`` or ``"global"`` (module docstring).
+        normalize: per-group score normalisation for ``"global"``
+            (:func:`normalize_scores`).
+        tolerance: when the rounding leaves the cost more than this below
+            the budget, the cheapest single step up that lands within
+            ``budget + tolerance`` is taken.
+
+    Raises:
+        Unreachable: even the smallest configuration costs more than
+            ``budget + tolerance``, or the rounding leaves no configuration
+            within ``tolerance`` of the budget. ``low`` is the nearest cost
+            under the budget, ``high`` the nearest over it.
+    """
+    if allocation not in ALLOCATIONS:
+        msg = f"Unknown allocation {allocation!r}; expected one of {ALLOCATIONS}."
+        raise ValueError(msg)
+    search = _Search(candidates, base_keep, cost_fn)
+    smallest = [int(c[0]) for c in search.choices]
+    current = [int(c[-1]) for c in search.choices]
+    minimum = search.cost(smallest)
+    if minimum > budget + tolerance:
+        raise Unreachable(budget, None, minimum, minimum)
+    if search.cost(current) <= budget:
+        counts = current
+    elif allocation == "uniform":
+        counts = _uniform(search, budget)
+    else:
+        counts = _global(search, budget, normalize)
+    return _finish(search, counts, budget, allocation, normalize, tolerance, minimum)
+
+
+def refine(
+    candidates: Sequence[Candidate],
+    counts: dict[str, int],
+    cost_fn: Callable[[np.ndarray], float],
+    budget: float,
+    *,
+    base_keep: np.ndarray,
+    tolerance: float = 0.0,
+) -> Allocation:
+    """Finish an allocation made elsewhere (e.g. from sensitivity curves).
+
+    ``counts`` (kept units per candidate, within the budget) is filled with
+    single rounding steps while the budget allows (most pruned group first),
+    then checked against ``tolerance`` as in :func:`allocate`.
+    """
+    search = _Search(candidates, base_keep, cost_fn)
+    start = [search.snap_down(i, counts[c.key]) for i, c in enumerate(search.candidates)]
+    minimum = search.cost([int(c[0]) for c in search.choices])
+    return _finish(search, start, budget, "uniform", None, tolerance, minimum)
+
+
+def _finish(search, counts, budget, allocation, normalize, tolerance, minimum) -> Allocation:
+    counts = _fill(search, counts, budget, allocation, normalize)
+    cost = search.cost(counts)
+    if budget - cost > tolerance:
+        over = _nearest_over(search, counts, budget)
+        if over is not None and over[1] <= budget + tolerance:
+            counts, cost = over
+        else:
+            raise Unreachable(budget, cost, None if over is None else over[1], minimum)
+    keep = {c.key: search.local_keep(i, counts[i]) for i, c in enumerate(search.candidates)}
+    return Allocation(keep=keep, cost=cost, counts={c.key: counts[i] for i, c in enumerate(search.candidates)})
+
+
+def _uniform(search: _Search, budget: float) -> list[int]:
+    """Smallest common ratio whose configuration fits the budget."""
+
+    def counts_at(ratio: float) -> list[int]:
+        out = []
+        for i, cand in enumerate(search.candidates):
+            wanted = kept_count(cand.size, ratio, cand.round_to)
+            out.append(search.snap_down(i, wanted))
+        return out
+
+    low, high = 0.0, 1.0  # cost(high) <= budget (smallest choices) is known
+    for _ in range(30):
+        mid = (low + high) / 2
+        if search.cost(counts_at(mid)) <= budget:
+            high = mid
+        else:
+            low = mid
+    return counts_at(high)
+
+
+def _global(search: _Search, budget: float, normalize: str | None) -> list[int]:
+    """Largest common threshold on normalised scores that fits the budget."""
+    normalized = [normalize_scores(c.scores, normalize) for c in search.candidates]
+    levels = np.unique(np.concatenate([z[c.keep] for z, c in zip(normalized, search.candidates)]))
+
+    def counts_at(level_index: int) -> list[int]:
+        threshold = levels[level_index] if level_index < len(levels) else np.inf
+        return [
+            search.snap_up(i, int(np.count_nonzero(z[c.keep] >= threshold)))
+            for i, (z, c) in enumerate(zip(normalized, search.candidates))
+        ]
+
+    low, high = 0, len(levels)  # counts_at(len) = smallest choices: fits
+    while low < high:
+        mid = (low + high) // 2
+        if search.cost(counts_at(mid)) <= budget:
+            high = mid
+        else:
+            low = mid + 1
+    return counts_at(high)
+
+
+def _fill(search: _Search, counts: list[int], budget: float, allocation: str, normalize) -> list[int]:
+    """Give back single rounding steps while the budget allows."""
+    counts = list(counts)
+    if allocation == "global":
+        normalized = [normalize_scores(c.scores, normalize) for c in search.candidates]
+    blocked: set[int] = set()
+    while True:
+        options = []
+        for i, cand in enumerate(search.candidates):
+            up = search.next_up(i, counts[i])
+            if up is None or i in blocked:
+                continue
+            if allocation == "uniform":
+                priority = counts[i] / cand.size  # most pruned first
+            else:
+                added = search.orders[i][counts[i]:up]
+                priority = -float(normalized[i][added].mean())  # best units first
+            options.append((priority, i, up))
+        if not options:
+            return counts
+        options.sort()
+        for _, i, up in options:
+            trial = list(counts)
+            trial[i] = up
+            if search.cost(trial) <= budget:
+                counts = trial
+                break
+            blocked.add(i)
+        else:
+            return counts
+
+
+def _nearest_over(search: _Search, counts: list[int], budget: float) -> tuple[list[int], float] | None:
+    """The cheapest configuration one step above ``counts`` (cost > budget)."""
+    best = None
+    for i in range(len(search.candidates)):
+        up = search.next_up(i, counts[i])
+        if up is None:
+            continue
+        trial = list(counts)
+        trial[i] = up
+        cost = search.cost(trial)
+        if best is None or cost < best[1]:
+            best = (trial, cost)
+    return best
