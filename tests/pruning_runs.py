@@ -50,6 +50,9 @@ METHODS = {
     "admm": lambda m: tfprune.prune(m, "admm", schedule=schedules.ADMMSchedule(0.5, admm_steps=7, update_every=2),
                                     rho=0.2, rho_factor=1.3, rho_max=2.0, round_to=None),
     "lrf": _lrf,
+    "fpgm": lambda m: tfprune.prune(m, "fpgm", schedule=_ramp(), round_to=None),
+    # Every worker passes the same (unsharded) data, so their gradients agree.
+    "taylor": lambda m: tfprune.prune(m, "taylor", schedule=_ramp(), data=dataset(), batches=2, round_to=None),
 }
 
 
