@@ -41,25 +41,27 @@ import fnmatch
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
+from _coverage_common import (
+    MEASUREMENT_HEADER,
+    RTOL,
+    atomic_write,
+    error_cell,
+    measurement_cells,
+    randomise_normalization,
+    run_subprocess,
+    run_worker,
+)
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 RESULTS = HERE / "results"
 
 #: Smallest input side each architecture accepts (keras.applications checks
 #: these when weights=None); every other model accepts 32.
 MIN_SIZE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71}
-
-#: Relative tolerance: max |slim - strip| <= RTOL * max |strip|.
-RTOL = 1e-5
-
 
 def list_models() -> list[str]:
     """Public model constructors of ``keras.applications``, sorted."""
@@ -135,28 +137,6 @@ def _build(name: str, size: int):
         return ctor(**kwargs)
 
 
-def _randomise_normalization(model, rng) -> None:
-    """Random BatchNorm statistics/gamma/beta and ConvNeXt LayerScale gammas."""
-    import keras
-
-    from tfprune.graph import iter_layers
-
-    for layer in iter_layers(model):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            for var, low, high in (
-                (layer.moving_mean, -0.5, 0.5),
-                (layer.moving_variance, 0.5, 1.5),
-                (layer.beta, -0.5, 0.5),
-                (layer.gamma, 0.5, 1.5),
-            ):
-                if var is not None:
-                    var.assign(rng.uniform(low, high, var.shape).astype("float32"))
-        elif type(layer).__name__ == "LayerScale":
-            # ConvNeXt initialises the scale to 1e-6, which would hide any
-            # mismatch in the residual branches under the tolerance.
-            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape).astype("float32"))
-
-
 def _float64_rel_diff(name: str, size: int) -> float:
     """max|slim - strip| / max|strip| of the same pipeline run in float64."""
     import keras
@@ -173,7 +153,7 @@ def _float64_rel_diff(name: str, size: int) -> float:
         rng = np.random.default_rng(0)
         model = _build(name, size)
         _register_user_rules(model)
-        _randomise_normalization(model, rng)
+        randomise_normalization(model, rng)
         pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
         tfprune.Pruner(pruned).step(0)
         x = rng.uniform(0.0, 1.0, (2, size, size, 3))
@@ -188,112 +168,14 @@ def _float64_rel_diff(name: str, size: int) -> float:
 
 def run_one(name: str, size: int, tflite: bool, out_path: str) -> None:
     """Run the pipeline on one architecture and write a JSON result."""
-    import numpy as np
 
-    result: dict[str, Any] = {"model": name, "input_size": size, "status": "error"}
-    timings: dict[str, float] = {}
-    result["seconds"] = timings
-    stage = "import"
-
-    def write():
-        tmp = f"{out_path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1, default=str)
-        os.replace(tmp, out_path)
-
-    try:
-        import keras
-
-        import tfprune
-        from tfprune import metrics
-
-        keras.utils.set_random_seed(0)
-        rng = np.random.default_rng(0)
-
-        stage = "build"
-        t = time.perf_counter()
+    def build(result):
         model = _build(name, size)
         result["user_rules"] = _register_user_rules(model)
-        _randomise_normalization(model, rng)
-        timings["build"] = time.perf_counter() - t
+        return model
 
-        stage = "count"
-        result["params_before"] = metrics.count_params(model)
-        result["flops_before"] = metrics.count_flops(model)
-
-        stage = "prune"
-        t = time.perf_counter()
-        pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
-        pruner = tfprune.Pruner(pruned)
-        pruner.step(0)
-        timings["prune"] = time.perf_counter() - t
-        result["groups"] = len(pruner.graph.groups)
-        result["pruned_fraction"] = pruner.pruned_fraction()
-        result["flops_effective"] = metrics.count_flops(pruned, effective=True)
-
-        x = rng.uniform(0.0, 1.0, (2, size, size, 3)).astype("float32")
-
-        stage = "strip"
-        t = time.perf_counter()
-        stripped = tfprune.strip_pruning(pruned)
-        timings["strip"] = time.perf_counter() - t
-
-        stage = "slim"
-        t = time.perf_counter()
-        slim = tfprune.slim(pruned)
-        timings["slim"] = time.perf_counter() - t
-        result["params_after"] = metrics.count_params(slim)
-        result["flops_after"] = metrics.count_flops(slim)
-
-        stage = "compare"
-        y_masked = np.asarray(pruned(x, training=False))
-        y_strip = np.asarray(stripped(x, training=False))
-        y_slim = np.asarray(slim(x, training=False))
-        scale = float(np.abs(y_strip).max())
-        result["max_abs_out"] = scale
-        result["diff_slim_strip"] = float(np.abs(y_slim - y_strip).max())
-        result["diff_masked_strip"] = float(np.abs(y_masked - y_strip).max())
-        result["rel_diff"] = result["diff_slim_strip"] / max(scale, 1e-30)
-        result["match"] = bool(
-            result["diff_slim_strip"] <= RTOL * scale
-            and result["diff_masked_strip"] <= RTOL * scale
-        )
-
-        if not result["match"]:
-            # Round-off or a real bug? Repeat the comparison in float64: a
-            # missing mask or a wrong slice does not shrink with precision.
-            stage = "float64 check"
-            result["rel_diff_float64"] = _float64_rel_diff(name, size)
-
-        if tflite:
-            stage = "tflite"
-            from tfprune import export
-
-            t = time.perf_counter()
-            with tempfile.TemporaryDirectory(prefix="tfprune_cov_") as tmp:
-                path = os.path.join(tmp, f"{name}.tflite")
-                export.export_tflite(slim, path)
-                result["tflite_bytes"] = os.path.getsize(path)
-                y_lite = np.asarray(export.run_tflite(path, x))
-            timings["tflite"] = time.perf_counter() - t
-            result["diff_tflite_slim"] = float(np.abs(y_lite - y_slim).max())
-            result["tflite_ok"] = bool(
-                result["diff_tflite_slim"] <= 1e-3 * max(scale, 1e-30)
-            )
-        else:
-            result["tflite_ok"] = None
-
-        ok = result["match"] and result["params_after"] < result["params_before"]
-        if tflite:
-            ok = ok and result["tflite_ok"]
-        result["status"] = "ok" if ok else "mismatch"
-    except BaseException as exc:  # noqa: BLE001 - reported, never raised
-        result["stage"] = stage
-        result["error_type"] = type(exc).__name__
-        text = str(exc).strip()
-        result["error"] = text.splitlines()[0] if text else ""
-        result["traceback"] = traceback.format_exc()[-4000:]
-    write()
+    run_worker({"model": name, "input_size": size}, out_path, build, tflite=tflite,
+               float64_rel_diff=lambda: _float64_rel_diff(name, size))
 
 
 # --------------------------------------------------------------------------
@@ -314,61 +196,10 @@ def _select(all_models: list[str], patterns: list[str] | None) -> list[str]:
 
 
 def _run_subprocess(name, size, tflite, timeout) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="tfprune_cov_") as tmp:
-        out = os.path.join(tmp, "result.json")
-        log = os.path.join(tmp, "log.txt")
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name,
-               "--input-size", str(size), "--out", out]
-        if not tflite:
-            cmd.append("--no-tflite")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        t = time.perf_counter()
-        with open(log, "w") as logf:
-            try:
-                proc = subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env,
-                                      timeout=timeout, check=False)
-                code = proc.returncode
-            except subprocess.TimeoutExpired:
-                code = None
-        elapsed = time.perf_counter() - t
-        if os.path.exists(out):
-            with open(out, encoding="utf-8") as f:
-                result = json.load(f)
-        else:
-            with open(log, encoding="utf-8", errors="replace") as f:
-                tail = f.read()[-2000:]
-            result = {"model": name, "input_size": size, "status": "error",
-                      "error_type": "Timeout" if code is None else f"ExitCode{code}",
-                      "error": (f"no result after {timeout:.0f} s" if code is None
-                                else f"worker exited with code {code}"),
-                      "traceback": tail}
-        result["wall_seconds"] = elapsed
-        return result
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _fmt_int(value) -> str:
-    if value is None:
-        return "-"
-    value = float(value)
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= div:
-            return f"{value / div:.2f}{unit}"
-    return f"{value:.0f}"
-
-
-def _ratio(after, before) -> str:
-    if not after or not before:
-        return "-"
-    return f"{after / before:.2f}"
+    args = ["--worker", name, "--input-size", str(size)]
+    if not tflite:
+        args.append("--no-tflite")
+    return run_subprocess(__file__, args, {"model": name, "input_size": size}, timeout)
 
 
 #: Explanations of known failures, shown in the Markdown report:
@@ -438,29 +269,13 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         f"**{len(ok)} / {len(results)} architectures ok.**",
         "",
-        "| model | input | status | params before | params after | ratio | "
-        "FLOPs before | FLOPs after | ratio | max abs diff (slim vs strip) | "
-        "rel diff | TFLite ok | time (s) | error |",
+        f"| model | input | status | {MEASUREMENT_HEADER} | error |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        error = ""
-        if r.get("status") == "error":
-            error = f"`{r.get('error_type')}` at {r.get('stage', '?')}: {r.get('error', '')}"
-            error = error.replace("|", "\\|")[:300]
-        tfl = r.get("tflite_ok")
-        tfl = "n/a" if tfl is None else ("yes" if tfl else "no")
-        diff = r.get("diff_slim_strip")
-        rel = r.get("rel_diff")
         lines.append(
             f"| {r['model']} | {r.get('input_size')} | {r.get('status')} | "
-            f"{_fmt_int(r.get('params_before'))} | {_fmt_int(r.get('params_after'))} | "
-            f"{_ratio(r.get('params_after'), r.get('params_before'))} | "
-            f"{_fmt_int(r.get('flops_before'))} | {_fmt_int(r.get('flops_after'))} | "
-            f"{_ratio(r.get('flops_after'), r.get('flops_before'))} | "
-            f"{'-' if diff is None else f'{diff:.2e}'} | "
-            f"{'-' if rel is None else f'{rel:.1e}'} | {tfl} | "
-            f"{r.get('wall_seconds', 0):.0f} | {error} |"
+            f"{measurement_cells(r)} | {error_cell(r)} |"
         )
     user_rules = sorted({n for r in results for n in r.get("user_rules", [])})
     lines += ["", "## Notes", ""]
@@ -549,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output)
     if args.render:
         data = json.loads(output.with_suffix(".json").read_text())
-        _atomic_write(output.with_suffix(".md"), render_markdown(data["results"], data["meta"]))
+        atomic_write(output.with_suffix(".md"), render_markdown(data["results"], data["meta"]))
         return 0
     all_models = list_models()
     if args.list:
@@ -578,9 +393,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def flush():
         ordered = [results_by_model[m] for m in all_models if m in results_by_model]
-        _atomic_write(output.with_suffix(".json"),
+        atomic_write(output.with_suffix(".json"),
                       json.dumps({"meta": meta, "results": ordered}, indent=1, default=str))
-        _atomic_write(output.with_suffix(".md"), render_markdown(ordered, meta))
+        atomic_write(output.with_suffix(".md"), render_markdown(ordered, meta))
 
     for name in models:
         size = max(args.input_size, MIN_SIZE.get(name, 32))
