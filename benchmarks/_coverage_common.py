@@ -93,13 +93,51 @@ def max_abs(y: list) -> float:
     return max(float(abs(v).max()) for v in y)
 
 
+def _prune_and_compare(model, rng):
+    """prune(0.5) with masks at step 0; (pruned, stripped, slim, x)."""
+    import tfprune
+
+    pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
+    tfprune.Pruner(pruned).step(0)
+    x = sample_input(model, rng)
+    return pruned, tfprune.strip_pruning(pruned), tfprune.slim(pruned), x
+
+
+def float64_rel_diff(build: Callable[[dict[str, Any]], Any]) -> float:
+    """max|slim - strip| / max|strip| of the same pipeline run in float64.
+
+    Round-off or a real bug? A missing mask or a wrong slice does not shrink
+    with the precision; float32 summation-order differences do.
+    """
+    import keras
+    import numpy as np
+
+    previous = keras.config.floatx(), keras.config.dtype_policy()
+    # Both: the global dtype policy is cached from floatx at its first use.
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        keras.utils.set_random_seed(0)
+        rng = np.random.default_rng(0)
+        model = build({})
+        randomise_normalization(model, rng)
+        _, stripped, slim, x = _prune_and_compare(model, rng)
+        y_strip = flat_outputs(stripped(x, training=False))
+        y_slim = flat_outputs(slim(x, training=False))
+        assert y_strip[0].dtype == np.float64, y_strip[0].dtype
+        return max_diff(y_slim, y_strip) / max_abs(y_strip)
+    finally:
+        keras.config.set_floatx(previous[0])
+        keras.config.set_dtype_policy(previous[1])
+
+
 def run_worker(
     result: dict[str, Any],
     out_path: str,
     build: Callable[[dict[str, Any]], Any],
     *,
     tflite: bool,
-    float64_rel_diff: Callable[[], float] | None = None,
+    float64_check: bool = True,
 ) -> None:
     """Run the pipeline on one model and write ``result`` to ``out_path``.
 
@@ -109,9 +147,8 @@ def run_worker(
         out_path: JSON file written (atomically) when the worker ends.
         build: builds the model (random weights), may add fields to ``result``.
         tflite: export the slim model to TFLite and compare LiteRT with Keras.
-        float64_rel_diff: on a mismatch, re-runs the pipeline in float64 and
-            returns ``max|slim - strip| / max|strip|``: a missing mask or a
-            wrong slice does not shrink with the precision, round-off does.
+        float64_check: on a mismatch, re-run the pipeline in float64
+            (:func:`float64_rel_diff`) and record ``rel_diff_float64``.
 
     ``result["status"]`` is ``ok``, ``mismatch`` or ``error``; an error records
     the stage, the exception type and message, and ``tfprune_error`` (True
@@ -181,9 +218,9 @@ def run_worker(
             and result["diff_masked_strip"] <= RTOL * scale
         )
 
-        if not result["match"] and float64_rel_diff is not None:
+        if not result["match"] and float64_check:
             stage = "float64 check"
-            result["rel_diff_float64"] = float64_rel_diff()
+            result["rel_diff_float64"] = float64_rel_diff(build)
 
         if tflite:
             stage = "tflite"

@@ -51,7 +51,6 @@ from _coverage_common import (
     atomic_write,
     error_cell,
     measurement_cells,
-    randomise_normalization,
     run_subprocess,
     run_worker,
 )
@@ -137,35 +136,6 @@ def _build(name: str, size: int):
         return ctor(**kwargs)
 
 
-def _float64_rel_diff(name: str, size: int) -> float:
-    """max|slim - strip| / max|strip| of the same pipeline run in float64."""
-    import keras
-    import numpy as np
-
-    import tfprune
-
-    previous = keras.config.floatx(), keras.config.dtype_policy()
-    # Both: the global dtype policy is cached from floatx at its first use.
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    try:
-        keras.utils.set_random_seed(0)
-        rng = np.random.default_rng(0)
-        model = _build(name, size)
-        _register_user_rules(model)
-        randomise_normalization(model, rng)
-        pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
-        tfprune.Pruner(pruned).step(0)
-        x = rng.uniform(0.0, 1.0, (2, size, size, 3))
-        y_strip = np.asarray(tfprune.strip_pruning(pruned)(x, training=False))
-        y_slim = np.asarray(tfprune.slim(pruned)(x, training=False))
-        assert y_strip.dtype == np.float64, y_strip.dtype
-        return float(np.abs(y_slim - y_strip).max() / np.abs(y_strip).max())
-    finally:
-        keras.config.set_floatx(previous[0])
-        keras.config.set_dtype_policy(previous[1])
-
-
 def run_one(name: str, size: int, tflite: bool, out_path: str) -> None:
     """Run the pipeline on one architecture and write a JSON result."""
 
@@ -174,8 +144,7 @@ def run_one(name: str, size: int, tflite: bool, out_path: str) -> None:
         result["user_rules"] = _register_user_rules(model)
         return model
 
-    run_worker({"model": name, "input_size": size}, out_path, build, tflite=tflite,
-               float64_rel_diff=lambda: _float64_rel_diff(name, size))
+    run_worker({"model": name, "input_size": size}, out_path, build, tflite=tflite)
 
 
 # --------------------------------------------------------------------------
