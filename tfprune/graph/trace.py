@@ -179,7 +179,13 @@ def trace_model(model: keras.Model) -> Trace:
 
 
 def _histories(structure: Any) -> list[tuple[str, int, int]]:
-    """Flatten a config's ``input_layers``/``output_layers`` into triples."""
+    """Flatten a config's ``input_layers``/``output_layers`` into triples.
+
+    In the order of ``model.inputs``/``model.outputs``: those are
+    ``keras.tree.flatten`` of the model's input/output structure, which
+    takes a dict's values in sorted key order, while the config keeps the
+    dict's insertion order.
+    """
     if (
         isinstance(structure, (list, tuple))
         and len(structure) == 3
@@ -188,7 +194,7 @@ def _histories(structure: Any) -> list[tuple[str, int, int]]:
     ):
         return [(structure[0], structure[1], structure[2])]
     if isinstance(structure, dict):
-        structure = list(structure.values())
+        structure = [structure[key] for key in sorted(structure)]
     out: list[tuple[str, int, int]] = []
     for item in structure:
         out.extend(_histories(item))
