@@ -356,3 +356,102 @@ def error_cell(r: dict[str, Any], limit: int = 300) -> str:
         return ""
     error = f"`{r.get('error_type')}` at {r.get('stage', '?')}: {r.get('error', '')}"
     return error.replace("|", "\\|")[:limit]
+
+
+# --------------------------------------------------------------------------
+# Command line (both scripts)
+# --------------------------------------------------------------------------
+
+
+def add_arguments(parser, *, default_output: Path, timeout: float) -> None:
+    """The options both coverage scripts take (plus the hidden worker ones)."""
+    import argparse
+
+    parser.add_argument("--models", nargs="+", help="names or glob patterns (default: all)")
+    parser.add_argument("--no-tflite", action="store_true", help="skip the TFLite export")
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds per model")
+    parser.add_argument("--output", default=str(default_output),
+                        help=f"output path without extension (default {default_output})")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the results of models not run this time from the existing JSON")
+    parser.add_argument("--list", action="store_true", help="list the models and exit")
+    parser.add_argument("--render", action="store_true",
+                        help="only re-write the Markdown report from the existing JSON")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+
+
+def base_meta() -> dict[str, Any]:
+    """Date, versions, machine and the pruning settings of a run."""
+    import datetime
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "sparsity": 0.5,
+        "method": "l1",
+        "rtol": RTOL,
+    }
+
+
+def drive(
+    args,
+    names: list[str],
+    *,
+    run: Callable[[str], dict[str, Any]],
+    render: Callable[[list[dict[str, Any]], dict[str, Any]], str],
+    meta: Callable[[], dict[str, Any]],
+    summary: Callable[[dict[str, Any]], str],
+    tag: str,
+) -> int:
+    """--render / --list / the run over the selected models (see add_arguments).
+
+    ``run(name)`` returns one result; after each, the JSON and Markdown
+    reports (``render(results, meta)``) are rewritten atomically, in the
+    order of ``names``. ``summary(result)`` is ``"ok"`` or a one-line reason.
+    """
+    import fnmatch
+
+    output = Path(args.output)
+    if args.render:
+        data = json.loads(output.with_suffix(".json").read_text())
+        atomic_write(output.with_suffix(".md"), render(data["results"], data["meta"]))
+        return 0
+    if args.list:
+        print("\n".join(names))
+        return 0
+    chosen: list[str] = []
+    for pattern in args.models or names:
+        hits = [m for m in names if fnmatch.fnmatchcase(m, pattern)]
+        if not hits:
+            sys.exit(f"--models: nothing matches {pattern!r}; known: {names}")
+        chosen.extend(h for h in hits if h not in chosen)
+    results: dict[str, dict[str, Any]] = {}
+    if args.merge and output.with_suffix(".json").exists():
+        data = json.loads(output.with_suffix(".json").read_text())
+        results = {r["model"]: r for r in data.get("results", [])}
+    run_meta = meta()
+
+    def flush():
+        run_meta["load_average"] = [round(v, 2) for v in os.getloadavg()]
+        ordered = [results[m] for m in names if m in results]
+        atomic_write(output.with_suffix(".json"),
+                     json.dumps({"meta": run_meta, "results": ordered}, indent=1, default=str))
+        atomic_write(output.with_suffix(".md"), render(ordered, run_meta))
+
+    for name in chosen:
+        print(f"[{tag}] {name} ...", flush=True)
+        result = run(name)
+        results[name] = result
+        print(f"[{tag}] {name}: {summary(result)} ({result['wall_seconds']:.0f} s)", flush=True)
+        flush()
+    flush()
+    n_ok = sum(1 for r in results.values() if summary(r) == "ok")
+    print(f"[{tag}] {n_ok}/{len(results)} ok -> {output}.json, {output}.md")
+    return 0

@@ -35,11 +35,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import fnmatch
-import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,7 +42,9 @@ from typing import Any
 from _coverage_common import (
     MEASUREMENT_HEADER,
     RTOL,
-    atomic_write,
+    add_arguments,
+    base_meta,
+    drive,
     error_cell,
     measurement_cells,
     run_subprocess,
@@ -107,18 +104,6 @@ def run_one(name: str, size: int, tflite: bool, out_path: str) -> None:
 # --------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------
-
-
-def _select(all_models: list[str], patterns: list[str] | None) -> list[str]:
-    if not patterns:
-        return all_models
-    chosen = []
-    for pattern in patterns:
-        hits = [m for m in all_models if fnmatch.fnmatchcase(m, pattern)]
-        if not hits:
-            sys.exit(f"--models: no keras.applications model matches {pattern!r}; known: {all_models}")
-        chosen.extend(h for h in hits if h not in chosen)
-    return chosen
 
 
 def _run_subprocess(name, size, tflite, timeout) -> dict[str, Any]:
@@ -258,78 +243,30 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _summary(result: dict[str, Any]) -> str:
+    if result.get("status") == "ok":
+        return "ok"
+    return f"{result.get('status')} {result.get('error_type', '')}: {result.get('error', '')}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", help="names or glob patterns (default: all)")
+    add_arguments(parser, default_output=RESULTS / "coverage", timeout=1800)
     parser.add_argument("--input-size", type=int, default=64,
                         help="input side in pixels (raised to the model's minimum; default 64)")
-    parser.add_argument("--no-tflite", action="store_true", help="skip the TFLite export")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per model")
-    parser.add_argument("--output", default=str(RESULTS / "coverage"),
-                        help="output path without extension (default benchmarks/results/coverage)")
-    parser.add_argument("--merge", action="store_true",
-                        help="keep the results of models not run this time from the existing JSON")
-    parser.add_argument("--list", action="store_true", help="list the architectures and exit")
-    parser.add_argument("--render", action="store_true",
-                        help="only re-write the Markdown report from the existing JSON")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         run_one(args.worker, args.input_size, not args.no_tflite, args.out)
         return 0
 
-    output = Path(args.output)
-    if args.render:
-        data = json.loads(output.with_suffix(".json").read_text())
-        atomic_write(output.with_suffix(".md"), render_markdown(data["results"], data["meta"]))
-        return 0
-    all_models = list_models()
-    if args.list:
-        print("\n".join(all_models))
-        return 0
-    models = _select(all_models, args.models)
-    previous: dict[str, dict[str, Any]] = {}
-    if args.merge and output.with_suffix(".json").exists():
-        data = json.loads(output.with_suffix(".json").read_text())
-        previous = {r["model"]: r for r in data.get("results", [])}
-
-    import keras
-    import tensorflow as tf
-
-    meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "input_size": args.input_size,
-        "sparsity": 0.5,
-        "method": "l1",
-        "rtol": RTOL,
-    }
-    results_by_model = dict(previous)
-
-    def flush():
-        ordered = [results_by_model[m] for m in all_models if m in results_by_model]
-        atomic_write(output.with_suffix(".json"),
-                      json.dumps({"meta": meta, "results": ordered}, indent=1, default=str))
-        atomic_write(output.with_suffix(".md"), render_markdown(ordered, meta))
-
-    for name in models:
+    def run(name):
         size = max(args.input_size, MIN_SIZE.get(name, 32))
-        print(f"[coverage] {name} @ {size}px ...", flush=True)
-        result = _run_subprocess(name, size, not args.no_tflite, args.timeout)
-        results_by_model[name] = result
-        summary = result.get("status")
-        if summary != "ok":
-            summary += f" {result.get('error_type', '')}: {result.get('error', '')}"
-        print(f"[coverage] {name}: {summary} ({result['wall_seconds']:.0f} s)", flush=True)
-        flush()
-    flush()
-    n_ok = sum(1 for r in results_by_model.values() if r.get("status") == "ok")
-    print(f"[coverage] {n_ok}/{len(results_by_model)} ok -> {output}.json, {output}.md")
-    return 0
+        return _run_subprocess(name, size, not args.no_tflite, args.timeout)
+
+    return drive(args, list_models(), run=run, render=render_markdown,
+                 meta=lambda: {**base_meta(), "input_size": args.input_size},
+                 summary=_summary, tag="coverage")
 
 
 if __name__ == "__main__":

@@ -36,11 +36,6 @@ Results go (atomically) to ``benchmarks/results/keras_hub_coverage.json`` and
 from __future__ import annotations
 
 import argparse
-import datetime
-import fnmatch
-import json
-import os
-import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +45,9 @@ from _coverage_common import (
     MEASUREMENT_HEADER,
     RTOL,
     TFLITE_RTOL,
-    atomic_write,
+    add_arguments,
+    base_meta,
+    drive,
     measurement_cells,
     run_subprocess,
     run_worker,
@@ -209,10 +206,6 @@ NOT_COVERED = {
 }
 
 
-def list_backbones() -> list[str]:
-    return list(BACKBONES)
-
-
 def _class_name(name: str) -> str:
     return name.split(" ")[0]
 
@@ -298,93 +291,35 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _select(names: list[str], patterns: list[str] | None) -> list[str]:
-    if not patterns:
-        return names
-    chosen = []
-    for pattern in patterns:
-        hits = [m for m in names if fnmatch.fnmatchcase(m, pattern)]
-        if not hits:
-            sys.exit(f"--models: no backbone matches {pattern!r}; known: {names}")
-        chosen.extend(h for h in hits if h not in chosen)
-    return chosen
+def _summary(result: dict[str, Any]) -> str:
+    text = status(result)
+    return text if text == "ok" else f"{text}: {_message(result)[:200]}"
+
+
+def _meta() -> dict[str, Any]:
+    import keras_hub
+
+    return {**base_meta(), "keras_hub": keras_hub.__version__}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", help="names or glob patterns (default: all)")
-    parser.add_argument("--no-tflite", action="store_true", help="skip the TFLite export")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per backbone")
-    parser.add_argument("--output", default=str(RESULTS / "keras_hub_coverage"),
-                        help="output path without extension")
-    parser.add_argument("--merge", action="store_true",
-                        help="keep the results of backbones not run this time from the JSON")
-    parser.add_argument("--list", action="store_true", help="list the backbones and exit")
-    parser.add_argument("--render", action="store_true",
-                        help="only re-write the Markdown report from the existing JSON")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--out", help=argparse.SUPPRESS)
+    add_arguments(parser, default_output=RESULTS / "keras_hub_coverage", timeout=900)
     args = parser.parse_args(argv)
+    tflite = not args.no_tflite
 
     if args.worker:
         fields = {"model": args.worker, "input_size": BACKBONES[args.worker][0]}
-        run_worker(fields, args.out, lambda result: build(args.worker),
-                   tflite=not args.no_tflite)
+        run_worker(fields, args.out, lambda result: build(args.worker), tflite=tflite)
         return 0
 
-    output = Path(args.output)
-    if args.render:
-        data = json.loads(output.with_suffix(".json").read_text())
-        atomic_write(output.with_suffix(".md"), render_markdown(data["results"], data["meta"]))
-        return 0
-    names = list_backbones()
-    if args.list:
-        print("\n".join(names))
-        return 0
-    chosen = _select(names, args.models)
-    previous: dict[str, dict[str, Any]] = {}
-    if args.merge and output.with_suffix(".json").exists():
-        data = json.loads(output.with_suffix(".json").read_text())
-        previous = {r["model"]: r for r in data.get("results", [])}
+    def run(name):
+        worker = ["--worker", name] + ([] if tflite else ["--no-tflite"])
+        fields = {"model": name, "input_size": BACKBONES[name][0]}
+        return run_subprocess(__file__, worker, fields, args.timeout)
 
-    import keras
-    import keras_hub
-    import tensorflow as tf
-
-    meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "keras_hub": keras_hub.__version__,
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "sparsity": 0.5,
-        "method": "l1",
-        "rtol": RTOL,
-    }
-    results = dict(previous)
-
-    def flush():
-        meta["load_average"] = [round(v, 2) for v in os.getloadavg()]
-        ordered = [results[m] for m in names if m in results]
-        atomic_write(output.with_suffix(".json"),
-                     json.dumps({"meta": meta, "results": ordered}, indent=1, default=str))
-        atomic_write(output.with_suffix(".md"), render_markdown(ordered, meta))
-
-    for name in chosen:
-        print(f"[keras-hub] {name} ...", flush=True)
-        args_ = ["--worker", name] + (["--no-tflite"] if args.no_tflite else [])
-        result = run_subprocess(__file__, args_, {"model": name,
-                                                 "input_size": BACKBONES[name][0]},
-                                args.timeout)
-        results[name] = result
-        summary = status(result)
-        if summary != "ok":
-            summary += f": {_message(result)[:200]}"
-        print(f"[keras-hub] {name}: {summary} ({result['wall_seconds']:.0f} s)", flush=True)
-        flush()
-    n_ok = sum(1 for r in results.values() if status(r) == "ok")
-    print(f"[keras-hub] {n_ok}/{len(results)} ok -> {output}.json, {output}.md")
-    return 0
+    return drive(args, list(BACKBONES), run=run, render=render_markdown, meta=_meta,
+                 summary=_summary, tag="keras-hub")
 
 
 if __name__ == "__main__":
