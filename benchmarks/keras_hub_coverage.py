@@ -248,6 +248,53 @@ def _message(r: dict[str, Any]) -> str:
     return text.replace("|", "\\|")[:400]
 
 
+_MULTI_OUTPUT = "tensors and has no tfprune channel rule"
+
+
+def _notes(results: list[dict[str, Any]]) -> list[str]:
+    """Why the refused backbones are refused, grouped by cause."""
+
+    def models(text: str) -> str:
+        hits = [r["model"] for r in results if status(r) == "refused" and text in r.get("error", "")]
+        return ", ".join(hits)
+
+    lines = ["", "## Notes", ""]
+    composite = models("composite layer")
+    multi = models(_MULTI_OUTPUT)
+    if composite or multi:
+        lines.append(
+            f"- **{', '.join(filter(None, [composite, multi]))}**: keras-hub writes these "
+            "blocks as `keras.layers.Layer` subclasses that own Conv2D/BatchNormalization/... "
+            "sub-layers (MobileNet's `DepthwiseConvBlock`, EfficientNet's `FusedMBConvBlock`, "
+            "MobileNetV5's `ConvNormAct`, HGNetV2's embeddings, the transformers' patch "
+            "embeddings, DeepLabV3's `SpatialPyramidPooling`, RetinaNet's `FeaturePyramid`). "
+            "tfprune traces the Functional graph and cannot look inside a layer's `call`, so "
+            "it refuses them, naming the inner layers; a rule per keras-hub class would have "
+            "to slice the inner weights and rewrite the block's constructor arguments "
+            "(channel counts derived from ratios), which tfprune does not ship (it never "
+            "imports keras_hub). The message suggests `exclude=[...]`, which keeps the "
+            "block's input and output channels."
+        )
+    config = models("get_config")
+    if config:
+        lines.append(
+            f"- **{config}**: the graph exists, but keras-hub 0.32's layers cannot serialise "
+            "it (`DeiTEncoder.get_config` reads a missing `key_dim`; Swin's blocks call "
+            "`get_config` on the `LayerNormalization` class instead of an instance). tfprune "
+            "reads the graph from `get_config()` and reports that error."
+        )
+    other = [r["model"] for r in results if status(r) == "refused"
+             and not any(t in r.get("error", "") for t in ("composite layer", _MULTI_OUTPUT, "get_config"))]
+    if other:
+        lines.append(f"- **{', '.join(other)}**: see the message in the table.")
+    lines.append(
+        "- Transformers would end in \"no prunable channel group\" beyond their embeddings "
+        "anyway: the residual stream goes through LayerNormalization and attention heads "
+        "are not pruned yet."
+    )
+    return lines
+
+
 def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     counts = {s: sum(1 for r in results if status(r) == s) for s in ("ok", "refused", "failed")}
     classes = sorted({_class_name(r["model"]) for r in results})
@@ -284,6 +331,7 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| {r['model']} | {r.get('input_size')} | {status(r)} | "
             f"{measurement_cells(r)} | {_message(r)} |"
         )
+    lines += _notes(results)
     lines += ["", "## Not covered", ""]
     for names, why in NOT_COVERED.items():
         lines.append(f"- {names}: {why}.")
