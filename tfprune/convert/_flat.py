@@ -56,13 +56,28 @@ def rebuild_flat(
             tensors[tid] = tensor
     outputs = [tensors[t] for t in trace.outputs]
     new_model = keras.Model(
-        inputs if len(inputs) > 1 else inputs[0],
-        outputs if len(outputs) > 1 else outputs[0],
+        _structured(model, "input", inputs), _structured(model, "output", outputs),
         name=model.name,
     )
     for old, new in pairs:
         set_weights(old, new)
     return new_model
+
+
+def _structured(model: keras.Model, attr: str, flat: list[Any]) -> Any:
+    """``flat`` (in ``keras.tree.flatten`` order) in ``model.<attr>``'s structure.
+
+    Named inputs/outputs (a dict, as keras-hub backbones have) keep their
+    keys, so the slim model is called and read like the original; a list or a
+    single tensor is returned as before.
+    """
+    try:
+        structure = getattr(model, attr)
+    except (AttributeError, ValueError):  # e.g. a Sequential built without Input
+        structure = None
+    if isinstance(structure, dict):
+        return keras.tree.pack_sequence_as(structure, flat)
+    return flat if len(flat) > 1 else flat[0]
 
 
 def _input_name(tensor) -> str | None:

@@ -329,6 +329,21 @@ def _unknown_layer_error(site) -> errors.UnsupportedLayerError:
             "one channel layout per output tensor (see tfprune.graph.rules)."
         )
         return errors.UnsupportedLayerError(msg)
+    inner = _inner_layer_names(site.layer)
+    if inner:
+        shown = ", ".join(f"`{n}`" for n in inner[:4]) + (", ..." if len(inner) > 4 else "")
+        msg = (
+            f"Layer `{site.path}` of type {cls.__module__}.{cls.__name__} has no "
+            "tfprune channel rule, and it is a composite layer: its weights "
+            f"belong to {len(inner)} inner layers ({shown}) that tfprune cannot "
+            "see inside. Exclude it (its input and output channels are then "
+            "kept): `tfprune.prune(model, ..., "
+            f"exclude=[{site.layer.name!r}])`, or build the block with the "
+            "functional API (a Functional sub-model) so its inner layers are "
+            "traced. A PassThroughRule would be wrong here: it would not slice "
+            "the inner weights."
+        )
+        return errors.UnsupportedLayerError(msg)
     msg = (
         f"Layer `{site.path}` of type {cls.__module__}.{cls.__name__} has no "
         "tfprune channel rule, so tfprune cannot tell how it maps channels. "
@@ -339,6 +354,16 @@ def _unknown_layer_error(site) -> errors.UnsupportedLayerError:
         "element-wise layer (see tfprune.graph.rules for the others)."
     )
     return errors.UnsupportedLayerError(msg)
+
+
+def _inner_layer_names(layer: keras.layers.Layer) -> list[str]:
+    """Inner layers owning weights of ``layer`` (from paths ``outer/inner/var``)."""
+    names: list[str] = []
+    for weight in layer.weights:
+        parts = weight.path.split("/")
+        if len(parts) > 2 and parts[-2] not in names:
+            names.append(parts[-2])
+    return names
 
 
 class ChannelGraph:

@@ -173,6 +173,7 @@ def _trace_model(model: keras.Model) -> Trace:
         "functional" if config is not None else None
     )
     if kind is None:
+        _raise_if_unserialisable(model)
         msg = (
             f"Model `{model.name}` ({type(model).__name__}) is a subclassed "
             "model: its layer graph cannot be traced. tfprune supports "
@@ -208,8 +209,39 @@ def _trace_model(model: keras.Model) -> Trace:
     return trace
 
 
+def _raise_if_unserialisable(model: keras.Model) -> None:
+    """Raise a clear error for a functional graph whose config cannot be read.
+
+    Such a model has a layer graph (it is no subclassed model), but tfprune
+    reads the graph from ``get_config()``, which raised: a layer's own
+    ``get_config`` is broken (e.g. keras-hub 0.32's DeiTBackbone and
+    SwinTransformerBackbone).
+    """
+    view = functional_view(model)
+    if view is None:
+        return
+    try:
+        view.get_config()
+    except Exception as exc:  # noqa: BLE001 - reported to the user
+        msg = (
+            f"Model `{model.name}` ({type(model).__name__}) is built with the "
+            "functional API, but its layer graph cannot be read: tfprune reads "
+            "it from `get_config()`, which raised "
+            f"{type(exc).__name__}: {str(exc).strip()[:300]}. Every layer of "
+            "the model must serialise: fix the `get_config` of the layer named "
+            "in that error (or report it to the model's authors)."
+        )
+        raise errors.UnsupportedModelError(msg) from exc
+
+
 def _histories(structure: Any) -> list[tuple[str, int, int]]:
-    """Flatten a config's ``input_layers``/``output_layers`` into triples."""
+    """Flatten a config's ``input_layers``/``output_layers`` into triples.
+
+    In the order of ``model.inputs``/``model.outputs``: those are
+    ``keras.tree.flatten`` of the model's input/output structure, which
+    takes a dict's values in sorted key order, while the config keeps the
+    dict's insertion order.
+    """
     if (
         isinstance(structure, (list, tuple))
         and len(structure) == 3
@@ -218,7 +250,7 @@ def _histories(structure: Any) -> list[tuple[str, int, int]]:
     ):
         return [(structure[0], structure[1], structure[2])]
     if isinstance(structure, dict):
-        structure = list(structure.values())
+        structure = [structure[key] for key in sorted(structure)]
     out: list[tuple[str, int, int]] = []
     for item in structure:
         out.extend(_histories(item))
