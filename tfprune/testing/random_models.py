@@ -118,8 +118,8 @@ class PruneConfig:
         if self.method == "admm":
             from tfprune.schedules import ADMMSchedule
 
-            # ADMM for two steps, hard prune at step 2, then masked retraining.
-            kwargs["schedule"] = ADMMSchedule(self.sparsity, admm_steps=2, update_every=1)
+            # ADMM at step 0, hard prune at step 1, then masked retraining.
+            kwargs["schedule"] = ADMMSchedule(self.sparsity, admm_steps=1, update_every=1)
         else:
             kwargs["sparsity"] = self.sparsity
         return kwargs
@@ -259,6 +259,7 @@ class _Builder:
         self.pool: list[Any] = []  # earlier spatial tensors (skips, extra heads)
         self.vectors: list[Any] = []  # side-input vectors joined at a head
         self.side_images: list[Any] = []  # second image input, joined by a block
+        self.depth = 0  # nesting level of sub-models
 
     # -- recording ---------------------------------------------------------
     def name(self, kind: str) -> str:
@@ -270,6 +271,10 @@ class _Builder:
 
     def _record(self, out, name: str, text: str, inputs) -> None:
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if isinstance(out, (list, tuple)):
+            name = f"{name}_out"
+            for k, tensor in enumerate(out):
+                self._labels[id(tensor)] = f"{name}[{k}]"
         self.recipe.append(f"{name} = {text}({', '.join(self.label(t) for t in items)})")
         self._labels[id(out)] = name
 
@@ -323,7 +328,7 @@ class _Builder:
         kwargs = self.geometry(x, causal=rank == 1)
         kwargs.update(fixed)
         kwargs["filters"] = filters or src.integer(2, MAX_FILTERS)
-        if filters is None and src.chance(0.2):
+        if filters is None and src.chance(0.12):
             divisors = [g for g in range(2, c_in + 1) if c_in % g == 0]
             if divisors:
                 groups = src.choice(divisors)
@@ -364,13 +369,19 @@ class _Builder:
         src = self.src
         if src.chance(0.7):
             return self.add(layers.BatchNormalization, x, center=src.chance(0.9), scale=src.chance(0.9))
-        rank = _rank(x)
+        rank, c = _rank(x), _channels(x)
+        if src.chance(0.25):
+            groups = src.choice([g for g in range(1, c + 1) if c % g == 0])
+            return self.add(layers.GroupNormalization, x, groups=groups)
         axis = src.choice([-1, -1, list(range(1, rank + 1)), list(range(1, rank + 2))])
         return self.add(layers.LayerNormalization, x, axis=axis)
 
     def activation(self, x):
         src = self.src
-        kind = src.choice(["layer", "layer", "relu6", "leaky", "prelu", "softmax", "op"])
+        kind = src.choice(["layer", "layer", "relu6", "leaky", "prelu", "softmax", "op", "dropout"])
+        if kind == "dropout":
+            spatial = {1: layers.SpatialDropout1D, 2: layers.SpatialDropout2D}[_rank(x)]
+            return self.add(src.choice([layers.Dropout, spatial]), x, rate=0.2)
         if kind == "layer":
             return self.add(layers.Activation, x, activation=src.choice(_ELEMENTWISE + _MIXING))
         if kind == "relu6":
@@ -495,13 +506,38 @@ class _Builder:
         self.recipe.append(f"{name} = Model(  # nested")
         inner_in = self.input(tuple(x.shape[1:]), f"{name}_in")
         saved_pool, self.pool = self.pool, []
+        self.depth += 1
         y = inner_in
         for _ in range(src.integer(1, 3)):
-            y = src.choice([self.conv, self.norm, self.activation, self.residual, self.squeeze_excite])(y)
+            options = [self.conv, self.norm, self.activation, self.residual, self.squeeze_excite, self.concat,
+                       self.pointwise_dense]
+            if self.depth < 2:
+                options.append(self.submodel)
+            y = src.choice(options)(y)
+        outputs = [y]
+        if src.chance(0.25):  # two outputs, merged by the caller
+            outputs.append(self.activation(y))
+        self.depth -= 1
         self.pool = saved_pool
-        sub = keras.Model(inner_in, y, name=name)
+        sub = keras.Model(inner_in, outputs if len(outputs) > 1 else y, name=name)
         self.recipe.append(")")
-        return self.call(sub, x, name)
+        if src.chance(0.25):  # the sub-model shared by two call sites
+            first = self.call(sub, x, name)
+            second = self.call(sub, self.activation(x), f"{name}  # shared")
+            if len(outputs) > 1:
+                first, second = first[0], second[1]
+            return self.add(layers.Add, [first, second])
+        out = self.call(sub, x, name)
+        if len(outputs) > 1:
+            return self.add(src.choice([layers.Add, layers.Concatenate]), list(out))
+        return out
+
+    def pointwise_dense(self, x):
+        """Dense on a spatial tensor: a 1x1 conv over the last axis."""
+        return self.add(
+            layers.Dense, x, units=self.src.integer(2, MAX_FILTERS),
+            activation=self.activation_name(self.features.mixing_layer_activations),
+        )
 
     def join_side_image(self, x):
         """Merge the second image input into the main branch (Concatenate or Add)."""
@@ -540,6 +576,7 @@ class _Builder:
         found = [
             self.conv, self.conv, self.depthwise, self.separable, self.norm, self.activation,
             self.residual, self.concat, self.squeeze_excite, self.resample, self.shared, self.submodel,
+            self.pointwise_dense,
         ]
         if 2 * max(_spatial(x)) <= MAX_SIDE + 4:
             found.append(self.transpose)
@@ -625,7 +662,10 @@ def _build(src, features: Features, name: str) -> tuple[keras.Model, list[str]]:
         builder.side_image_to_vector(builder.side_images.pop())
     outputs = [builder.head(x)]
     if builder.pool and src.chance(0.25):
-        outputs.append(builder.head(src.choice(builder.pool)))
+        aux = src.choice(builder.pool)
+        # An earlier tensor as a second output, raw (its channels are then
+        # pinned while later layers still read them) or through its own head.
+        outputs.append(aux if src.chance(0.4) else builder.head(aux))
     model_inputs = inputs if len(inputs) > 1 else inputs[0]
     model_outputs = outputs if len(outputs) > 1 else outputs[0]
     if features.functional_subclasses and src.chance(0.3):
@@ -664,11 +704,14 @@ def _prune_config(src, model: keras.Model) -> PruneConfig:
     fit_steps = 0
     if method == "spp":
         options = {"A": src.choice([0.5, 1.0])}  # p reaches 1 within the few fit steps
-        fit_steps = 3
+        fit_steps = 2
     elif method == "admm":
         options = {"rho": 0.2, "rho_factor": 1.3, "rho_max": 2.0}
-        fit_steps = 3
-    elif src.chance(0.15):
+        fit_steps = 2
+    elif method == "fuzzy":
+        # Random filters have similar norms: min-max scores make the cut prune some.
+        options = src.choice([{}, {"normalization": "minmax"}, {"breakpoints": "quantile"}])
+    if method in ("l1", "l2", "fuzzy") and src.chance(0.15):
         fit_steps = 2
     exclude: tuple[str, ...] = ()
     if src.chance(0.15):
@@ -697,7 +740,7 @@ def _case(src, features: Features, seed: int | None, weight_seed: int) -> Random
     model, recipe = _build(src, features, name="random_net")
     randomize_weights(model, weight_seed)
     config = _prune_config(src, model)
-    inputs = sample_inputs(model, batch=6 if config.fit_steps else 2, seed=weight_seed)
+    inputs = sample_inputs(model, batch=2 * config.fit_steps or 2, seed=weight_seed)
     return RandomCase(model=model, inputs=inputs, config=config, recipe=recipe, seed=seed)
 
 
