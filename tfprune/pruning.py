@@ -44,8 +44,10 @@ def prune(
     The model's inputs and outputs are never pruned.
 
     Args:
-        model: a built Functional or Sequential Keras 3 model. It is not
-            modified.
+        model: a built Functional or Sequential Keras 3 model, or a
+            functional subclass (a ``keras.Model`` subclass that builds itself
+            with the functional API in ``__init__``, e.g. a keras-hub
+            backbone). It is not modified.
         method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fuzzy"`` (Zhao et
             al. 2019, reconstructed; see tfprune.methods.FuzzyPruning), or a
             :class:`tfprune.methods.PruningMethod`.
@@ -98,7 +100,9 @@ def prune(
 
     Returns:
         A new, uncompiled model with :class:`PruningWrapper` layers (same layer
-        names). Compile it, then fit it with ``callbacks=[UpdatePruning()]``.
+        names). A functional subclass comes back as a plain Functional
+        ``keras.Model`` with the same layer graph (its class, ``call``
+        override and ``get_config`` are not kept). Compile it, then fit it with ``callbacks=[UpdatePruning()]``.
 
     Raises:
         PruningArgumentError: bad arguments (the message says which and why).

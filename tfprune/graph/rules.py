@@ -65,6 +65,53 @@ def _opaque(ctx: RuleContext) -> list[Layout]:
     return [ctx.pinned_space(ctx.output_channels(k)) for k in range(ctx.num_outputs)]
 
 
+# Activations of ``keras.activations`` that act on each channel alone. Any
+# other activation (softmax, log_softmax, sparsemax, glu, or a user's callable,
+# whose behaviour tfprune cannot know) is treated as mixing channels.
+_CHANNELWISE_ACTIVATIONS = (
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu",
+    "silu", "swish", "hard_silu", "hard_swish", "sigmoid", "hard_sigmoid",
+    "log_sigmoid", "sparse_sigmoid", "tanh", "hard_tanh", "tanh_shrink",
+    "softplus", "softsign", "sparse_plus", "squareplus", "mish", "exponential",
+    "hard_shrink", "soft_shrink", "threshold",
+)
+_channelwise_ids: set[int] = set()
+
+
+def is_channelwise_activation(activation: Any) -> bool:
+    """Whether ``activation`` (a layer's ``activation`` attribute) acts per channel.
+
+    Only the functions of ``keras.activations`` named in
+    ``_CHANNELWISE_ACTIVATIONS`` (compared by identity, so a user function
+    called ``relu`` does not count) and ``None`` are; anything else is assumed
+    to mix channels.
+    """
+    if activation is None:
+        return True
+    if not _channelwise_ids:
+        for name in _CHANNELWISE_ACTIVATIONS:
+            try:
+                _channelwise_ids.add(id(keras.activations.get(name)))
+            except ValueError:  # not in this Keras version
+                continue
+    return id(activation) in _channelwise_ids
+
+
+def _activated(ctx: RuleContext, layout: Layout) -> list[Layout]:
+    """The output layouts of a layer whose ``activation`` follows ``layout``.
+
+    A channel-mixing activation (softmax over the channels, a user's
+    callable) makes every output depend on every channel: the channels are
+    pinned, and an activation that changes the width (glu) gets a fresh
+    pinned layout.
+    """
+    if is_channelwise_activation(getattr(ctx.layer, "activation", None)):
+        return [layout]
+    ctx.pin(layout)
+    width = ctx.output_channels()
+    return [layout if width == len(layout) else ctx.pinned_space(width)]
+
+
 class PassThroughRule(LayerRule):
     """Output channels are the input channels (activations, pooling, dropout...).
 
@@ -128,7 +175,7 @@ class ConvRule(LayerRule):
             return _opaque(ctx)
         ctx.weight("kernel", -1, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
     def slim_config(self, config, num_in, num_out):
         groups = config.get("groups", 1) or 1
@@ -150,7 +197,7 @@ class ConvTransposeRule(ConvRule):
         ctx.weight("kernel", -1, ctx.input_layouts[0], INPUT)
         ctx.weight("kernel", -2, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
 
 class DepthwiseRule(LayerRule):
@@ -168,7 +215,7 @@ class DepthwiseRule(LayerRule):
         ctx.weight("kernel", -2, layout, FILTER)
         out = np.repeat(layout, layer.depth_multiplier)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
 
 class SeparableRule(ConvRule):
@@ -184,7 +231,7 @@ class SeparableRule(ConvRule):
         ctx.weight("pointwise_kernel", -2, np.repeat(layout, layer.depth_multiplier), INPUT)
         ctx.weight("pointwise_kernel", -1, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
 
 class DenseRule(LayerRule):
@@ -195,7 +242,7 @@ class DenseRule(LayerRule):
         ctx.weight("kernel", 0, ctx.input_layouts[0], INPUT)
         ctx.weight("kernel", 1, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
     def slim_config(self, config, num_in, num_out):
         return {**config, "units": num_out}
@@ -291,19 +338,15 @@ class SoftmaxRule(LayerRule):
         return [layout]
 
 
-_CHANNEL_MIXING_ACTIVATIONS = ("softmax", "log_softmax")
-
-
 class ActivationRule(LayerRule):
-    """``keras.layers.Activation``: element-wise unless it is a softmax."""
+    """``keras.layers.Activation``: pass-through for a channel-wise activation.
+
+    Softmax, other channel-mixing activations and unknown callables pin the
+    channels (see :func:`is_channelwise_activation`).
+    """
 
     def trace(self, ctx):
-        activation = ctx.layer.get_config().get("activation")
-        name = activation if isinstance(activation, str) else str(activation)
-        layout = ctx.input_layouts[0]
-        if name in _CHANNEL_MIXING_ACTIVATIONS:
-            ctx.pin(layout)
-        return [layout]
+        return _activated(ctx, ctx.input_layouts[0])
 
 
 class MergeRule(LayerRule):

@@ -60,15 +60,53 @@ def _kind(model: keras.Model) -> str | None:
 
 
 def _functional_config(model: keras.Model) -> dict[str, Any] | None:
-    """``model.get_config()`` if it describes a layer graph, else None.
+    """The layer-graph config of ``model``, or None if it has no layer graph.
+
+    Usually ``model.get_config()``. A *functional subclass* (a class that
+    subclasses ``keras.Model`` and calls ``super().__init__(inputs=...,
+    outputs=...)``, like keras-hub backbones) often overrides ``get_config``
+    to return its constructor arguments instead; its graph is then read from
+    a plain ``keras.Model(model.input, model.output)`` over the same layers
+    (the public way to view a functional graph; the model is not modified).
 
     ``get_config`` of a large Functional model is slow (about 1 s for
     DenseNet121), so callers keep the result instead of asking twice.
     """
     config = _safe_config(model)
-    if isinstance(config, dict) and "layers" in config and "input_layers" in config:
+    if _is_graph_config(config):
         return config
-    return None
+    view = functional_view(model)
+    if view is None:
+        return None
+    config = _safe_config(view)
+    return config if _is_graph_config(config) else None
+
+
+def _is_graph_config(config: Any) -> bool:
+    return isinstance(config, dict) and "layers" in config and "input_layers" in config
+
+
+def functional_view(model: keras.Model) -> keras.Model | None:
+    """A plain Functional model over the layer graph of ``model``, or None.
+
+    A new ``keras.Model`` built from the symbolic ``input``/``output`` of a
+    Functional model or functional subclass (see :func:`_functional_config`);
+    it shares the layers and weights of ``model``. None for Sequential and truly subclassed models (no symbolic graph).
+    """
+    if isinstance(model, keras.Sequential) or not isinstance(model, keras.Model):
+        return None
+    try:
+        # ``inputs``/``outputs`` exist only on functional models; ``input``
+        # (structured like the constructor's argument) exists on any layer
+        # that was called, so it cannot tell the two apart.
+        model.inputs, model.outputs  # noqa: B018
+        inputs, outputs = model.input, model.output
+    except (AttributeError, ValueError):  # subclassed: no symbolic graph
+        return None
+    try:
+        return keras.Model(inputs, outputs, name=model.name)
+    except Exception:  # not a symbolic graph after all
+        return None
 
 
 def _safe_config(model: keras.Model) -> Any:
@@ -108,7 +146,9 @@ def trace_model(model: keras.Model) -> Trace:
         msg = (
             f"Model `{model.name}` ({type(model).__name__}) is a subclassed "
             "model: its layer graph cannot be traced. tfprune supports "
-            "Functional and Sequential models. Rebuild it with the functional "
+            "Functional and Sequential models, and keras.Model subclasses "
+            "that build themselves with the functional API "
+            "(`super().__init__(inputs=..., outputs=...)`). Rebuild it with the functional "
             "API (keras.Input + layer calls), or prune a Functional sub-model."
         )
         raise errors.UnsupportedModelError(msg)
