@@ -433,6 +433,11 @@ class _Builder:
         if sum(_channels(b) for b in branches) > MAX_CHANNELS:
             branches = branches[:1] + [self.conv(x, filters=4, kernel_size=1, strides=1, padding="same",
                                                  dilation_rate=1)]
+        if src.chance(0.15) and 2 * max(_spatial(x)) <= MAX_SIDE:
+            # Along a spatial axis: the branches' channels are coupled instead.
+            same = [b if _channels(b) == _channels(x) else self.conv(b, filters=_channels(x), kernel_size=1)
+                    for b in branches[:2]]
+            return self.add(layers.Concatenate, same, axis=1)
         return self.add(layers.Concatenate, branches, axis=-1)
 
     def squeeze_excite(self, x):
@@ -465,15 +470,23 @@ class _Builder:
             options.append("pad")
         if low >= 6:
             options.append("crop")
+        if rank == 2:
+            options.append("permute")
         if not options:
             return x
         kind = src.choice(options)
+        if kind == "permute":  # swap H and W: channels stay last
+            return self.add(layers.Permute, x, dims=(2, 1, 3))
         if kind in ("max", "avg"):
             cls = _MAX_POOL[rank] if kind == "max" else _AVG_POOL[rank]
             return self.add(cls, x, pool_size=2, padding=src.choice(["valid", "same"]))
         if kind == "up":
+            if rank == 2 and src.chance(0.3):
+                return self.add(_UP[rank], x, size=2, interpolation="bilinear")
             return self.add(_UP[rank], x, size=2)
-        return self.add(_PAD[rank] if kind == "pad" else _CROP[rank], x, **{"padding" if kind == "pad" else "cropping": 1})
+        amount = src.choice([1, (1, 0)]) if rank == 1 else src.choice([1, ((1, 0), (0, 1))])
+        return self.add(_PAD[rank] if kind == "pad" else _CROP[rank], x,
+                        **{"padding" if kind == "pad" else "cropping": amount})
 
     def shared(self, x):
         """One conv called twice: on ``x`` and on its own (activated) output."""
@@ -595,7 +608,7 @@ class _Builder:
                 activation=self.activation_name(self.features.mixing_layer_activations),
             )
             if src.chance(0.4):
-                hidden = self.add(layers.BatchNormalization, hidden)
+                hidden = self.add(src.choice([layers.BatchNormalization, layers.LayerNormalization]), hidden)
             v = hidden
         return self.add(layers.Dense, v, units=units)
 
