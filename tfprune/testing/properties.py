@@ -3,7 +3,7 @@
 For a :class:`~tfprune.testing.random_models.RandomCase`,
 :func:`check_case` runs ``tfprune.prune`` with the case's config, applies the
 masks (``Pruner(pruned).step(0)`` or a few eager ``fit`` steps with
-``UpdatePruning``), slims the model and checks (DESIGN promises 4 and 7):
+``UpdatePruning``), slims the model and checks:
 
 * ``slim(pruned)(x)`` equals the masked model ``pruned(x, training=False)``
   within ``RTOL`` relative (per output, relative to ``max |masked|``);
@@ -135,12 +135,16 @@ def apply_masks(pruned: keras.Model, case) -> None:
     xs = case.inputs
     batch = len(xs[0] if isinstance(xs, list) else xs)
     rng = np.random.default_rng(case.config.seed)
-    ys = [rng.normal(size=(batch, *t.shape[1:])).astype("float32") for t in pruned.outputs]
-    pruned.compile(optimizer=keras.optimizers.SGD(0.01), loss=["mse"] * len(ys), run_eagerly=True)
+    # Random targets in the structure of the outputs (a tensor, list or dict).
+    ys = keras.tree.map_structure(
+        lambda y: rng.normal(size=y.shape).astype("float32"), pruned(xs, training=False)
+    )
+    losses = keras.tree.map_structure(lambda _: "mse", ys)
+    pruned.compile(optimizer=keras.optimizers.SGD(0.01), loss=losses, run_eagerly=True)
     keras.utils.set_random_seed(case.config.seed)
     pruned.fit(
-        xs, ys if len(ys) > 1 else ys[0], batch_size=batch // steps, epochs=1, shuffle=False,
-        verbose=0, callbacks=[tfprune.UpdatePruning()],
+        xs, ys, batch_size=batch // steps, epochs=1, shuffle=False, verbose=0,
+        callbacks=[tfprune.UpdatePruning()],
     )
 
 
