@@ -102,7 +102,8 @@ def markdown(result: dict[str, Any]) -> str:
         + "".join(f" --{k.replace('_', '-')}" for k in ("slices", "mixing_activations", "subclasses") if args[k])
         + f"`: seeds {args['seed']}..{args['seed'] + s['cases'] - 1}, "
         f"{result['seconds'] / 60:.1f} min, load average {result['load_average_start']} -> "
-        f"{result['load_average_end']} ({result['machine']}).",
+        f"{result['load_average_end']} ({result['machine']})."
+        + ("" if result.get("complete") else f" Partial: {s['cases']} of {args['cases']} cases ran."),
         "",
         "Each case: a random model (tfprune/testing/random_models.py), a method, a sparsity and "
         "`round_to`; `slim` must equal the masked model within 1e-5 relative, the input model "

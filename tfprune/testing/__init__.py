@@ -1,8 +1,8 @@
 """Testing utilities for tfprune (not imported by ``import tfprune``).
 
 * :mod:`tfprune.testing.random_models`: random Functional Keras models built
-  from the layers tfprune supports, drawn from a seed or from a hypothesis
-  strategy (hypothesis is imported only when a strategy is asked for).
+  from the layers tfprune supports, drawn from a seed or from a list of
+  choices drawn by hypothesis (imported only when that strategy is asked for).
 * :mod:`tfprune.testing.properties`: the property every such model must
   satisfy: ``slim`` equals the masked model, the input model is untouched
   and the parameters drop, or a clear tfprune error names the layer.

@@ -29,8 +29,9 @@ The same builder is driven by two sources of randomness:
 
 * :func:`case_from_seed`: NumPy, for benchmarks (a failure is reproduced from
   its seed);
-* :func:`cases`: a hypothesis strategy, for tests (hypothesis shrinks a
-  failure towards a small model). hypothesis is imported only here.
+* :func:`case_from_choices` of a list of ints drawn by the hypothesis
+  strategy :func:`choices`, for tests (hypothesis shrinks a failing list
+  towards a small model). hypothesis is imported only by :func:`choices`.
 
 Every case carries a ``recipe``: one line per layer call, printed in its
 ``repr`` (and so in hypothesis' falsifying example).
@@ -154,7 +155,21 @@ class RandomCase:
 # --------------------------------------------------------------------------
 
 
-class _NumpySource:
+class _Source:
+    """Draws built on :meth:`integer`; each shrinks to its first option / False."""
+
+    def integer(self, low: int, high: int) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def choice(self, options):
+        options = list(options)
+        return options[self.integer(0, len(options) - 1)]
+
+    def chance(self, p: float) -> bool:
+        return self.integer(0, 99) >= round(100 * (1 - p))
+
+
+class _NumpySource(_Source):
     def __init__(self, seed: int):
         self._rng = np.random.default_rng(seed)
 
@@ -162,29 +177,22 @@ class _NumpySource:
         """Uniform in ``[low, high]``."""
         return int(self._rng.integers(low, high + 1))
 
-    def choice(self, options):
-        options = list(options)
-        return options[self.integer(0, len(options) - 1)]
 
-    def chance(self, p: float) -> bool:
-        return bool(self._rng.random() < p)
+class _ChoicesSource(_Source):
+    """Replays a list of non-negative ints (drawn by hypothesis); 0 once it runs out.
 
+    hypothesis shrinks the list towards shorter lists of smaller ints, i.e.
+    towards first options, lower counts and left-out extras: smaller models.
+    """
 
-class _HypothesisSource:
-    """The same interface on hypothesis draws (each shrinks to its simplest value)."""
-
-    def __init__(self, draw, strategies):
-        self._draw, self._st = draw, strategies
+    def __init__(self, choices):
+        self._choices = list(choices)
+        self._next = 0
 
     def integer(self, low: int, high: int) -> int:
-        return self._draw(self._st.integers(low, high))
-
-    def choice(self, options):
-        return self._draw(self._st.sampled_from(list(options)))
-
-    def chance(self, p: float) -> bool:
-        # Shrinks to 0, i.e. False: the simpler model leaves the option out.
-        return self._draw(self._st.integers(0, 99)) >= round(100 * (1 - p))
+        value = self._choices[self._next] if self._next < len(self._choices) else 0
+        self._next += 1
+        return low + value % (high - low + 1)
 
 
 # --------------------------------------------------------------------------
@@ -694,11 +702,14 @@ def _build(src, features: Features, name: str) -> tuple[keras.Model, list[str]]:
 
 
 def randomize_weights(model: keras.Model, seed: int) -> keras.Model:
-    """Random biases, normalization statistics and PReLU slopes (in place).
+    """Every weight of ``model`` drawn from ``seed`` (in place).
 
-    Keras initialises biases and betas to 0, gammas to 1, so a channel
-    removed by ``slim`` but still used by the masked model could go
-    unnoticed; random values make every such slip show up in the outputs.
+    Kernels are normal with standard deviation ``1 / sqrt(fan_in)``; biases,
+    normalization statistics and PReLU slopes are random too (Keras
+    initialises biases and betas to 0 and gammas to 1, so a channel removed
+    by ``slim`` but still used by the masked model could go unnoticed).
+    Drawing everything here, not with Keras' initializers, makes a case
+    depend on its seed only.
     """
     rng = np.random.default_rng(seed)
     ranges = {
@@ -710,14 +721,18 @@ def randomize_weights(model: keras.Model, seed: int) -> keras.Model:
             continue
         for variable in layer.weights:
             short = variable.path.split("/")[-1]
+            shape = tuple(variable.shape)
             if short in ranges:
-                low, high = ranges[short]
-                variable.assign(rng.uniform(low, high, variable.shape).astype(variable.dtype))
+                value = rng.uniform(*ranges[short], shape)
+            else:
+                fan_in = math.prod(shape[:-1]) if len(shape) > 1 else 1
+                value = rng.normal(0.0, 1.0 / math.sqrt(max(fan_in, 1)), shape)
+            variable.assign(value.astype(variable.dtype))
     return model
 
 
-def _prune_config(src, model: keras.Model) -> PruneConfig:
-    method = src.choice(METHODS)
+def _prune_config(src, model: keras.Model, method: str | None) -> PruneConfig:
+    method = method or src.choice(METHODS)
     options: dict[str, Any] = {}
     fit_steps = 0
     if method == "spp":
@@ -752,37 +767,44 @@ def sample_inputs(model: keras.Model, batch: int, seed: int):
     return xs if len(xs) > 1 else xs[0]
 
 
-def _case(src, features: Features, seed: int | None, weight_seed: int) -> RandomCase:
+def _case(src, features: Features, seed: int | None, method: str | None) -> RandomCase:
+    weight_seed = src.integer(0, 2**31 - 1)
     keras.backend.clear_session()
-    keras.utils.set_random_seed(weight_seed)
     model, recipe = _build(src, features, name="random_net")
     randomize_weights(model, weight_seed)
-    config = _prune_config(src, model)
+    config = _prune_config(src, model, method)
     inputs = sample_inputs(model, batch=2 * config.fit_steps or 2, seed=weight_seed)
     return RandomCase(model=model, inputs=inputs, config=config, recipe=recipe, seed=seed)
 
 
-def case_from_seed(seed: int, features: Features = Features()) -> RandomCase:
-    """The random case of ``seed`` (the same model, weights and config every time)."""
-    return _case(_NumpySource(seed), features, seed, weight_seed=seed)
+def case_from_seed(seed: int, features: Features = Features(), method: str | None = None) -> RandomCase:
+    """The random case of ``seed`` (the same model, weights and config every time).
+
+    ``method``: one of :data:`METHODS`, or None to draw it.
+    """
+    return _case(_NumpySource(seed), features, seed, method)
 
 
-def cases(features: Features = Features()):
-    """A hypothesis strategy of :class:`RandomCase` (needs ``pip install hypothesis``)."""
+def case_from_choices(choices, features: Features = Features(), method: str | None = None) -> RandomCase:
+    """The random case of a list of non-negative ints (see :func:`choices`)."""
+    return _case(_ChoicesSource(choices), features, None, method)
+
+
+def choices(size: int = 160):
+    """A hypothesis strategy of choice lists for :func:`case_from_choices`.
+
+    The model is built from the list in the test body, not inside the
+    strategy (Keras draws from Python's ``random`` when it creates layers,
+    which hypothesis forbids in strategies). Needs ``pip install hypothesis``.
+    """
     try:
         from hypothesis import strategies as st
     except ImportError as exc:  # pragma: no cover - depends on the environment
         msg = (
-            "tfprune.testing.random_models.cases() needs the `hypothesis` package, "
+            "tfprune.testing.random_models.choices() needs the `hypothesis` package, "
             "which is not installed. Install it with `pip install 'hypothesis>=6.100,<7'` "
             "(or the project's test extra: `pip install -e .[test]`), or use "
             "case_from_seed(seed), which needs only NumPy."
         )
         raise ImportError(msg) from exc
-
-    @st.composite
-    def strategy(draw):
-        src = _HypothesisSource(draw, st)
-        return _case(src, features, None, weight_seed=src.integer(0, 2**16))
-
-    return strategy()
+    return st.lists(st.integers(0, 1023), min_size=size, max_size=size)
