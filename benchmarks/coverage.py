@@ -18,10 +18,9 @@ Every model runs in its own subprocess (with a time limit), so one failure or
 a crash does not stop the others. Results are written atomically to
 ``benchmarks/results/coverage.json`` and ``benchmarks/results/coverage.md``.
 
-ConvNeXt uses ``LayerScale``, a Keras layer that is not part of the public
-``keras.layers`` API and that tfprune has no built-in rule for. The benchmark
-registers a rule for it exactly as a user would
-(``tfprune.graph.register_rule``; see ``_register_user_rules``).
+No rule is registered: ConvNeXt's ``LayerScale`` and InceptionResNetV2's
+``CustomScaleLayer`` (Keras layers outside the public API) have rules shipped
+with tfprune, so every architecture runs as a user would run it.
 
 Usage::
 
@@ -80,44 +79,6 @@ def list_models() -> list[str]:
 # --------------------------------------------------------------------------
 
 
-def _register_user_rules(model) -> list[str]:
-    """Register rules for non-public layers, as a tfprune user would.
-
-    Two keras.applications architectures use layers that live in
-    ``keras.src`` (private, so tfprune has no built-in rule for them); the
-    classes are taken from the model instead of imported:
-
-    * ``LayerScale`` (ConvNeXt) multiplies each channel by a learned ``gamma``
-      of shape ``(projection_dim,)``: a channel-wise layer whose config holds
-      the channel count.
-    * ``CustomScaleLayer`` (InceptionResNetV2) computes
-      ``inputs[0] + inputs[1] * scale`` with a scalar ``scale``: an element-wise
-      merge of two tensors, like ``keras.layers.Add``.
-    """
-    import tfprune
-    from tfprune.graph import iter_layers
-    from tfprune.graph.rules import AFFINE, ChannelwiseRule, MergeRule
-
-    class LayerScaleRule(ChannelwiseRule):
-        def trace(self, ctx):
-            (layout,) = super().trace(ctx)
-            # The variable is created without a name: refer to it by object.
-            ctx.weight(ctx.layer.gamma.name, -1, layout, AFFINE)
-            return [layout]
-
-        def slim_config(self, config, num_in, num_out):
-            return {**config, "projection_dim": num_out}
-
-    rules = {"LayerScale": LayerScaleRule(), "CustomScaleLayer": MergeRule()}
-    registered = []
-    for layer in iter_layers(model):
-        cls = type(layer)
-        if cls.__name__ in rules and cls.__name__ not in registered:
-            tfprune.graph.register_rule(cls, rules[cls.__name__])
-            registered.append(cls.__name__)
-    return registered
-
-
 def _build(name: str, size: int):
     import keras
 
@@ -172,7 +133,6 @@ def _float64_rel_diff(name: str, size: int) -> float:
         keras.utils.set_random_seed(0)
         rng = np.random.default_rng(0)
         model = _build(name, size)
-        _register_user_rules(model)
         _randomise_normalization(model, rng)
         pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
         tfprune.Pruner(pruned).step(0)
@@ -213,7 +173,6 @@ def run_one(name: str, size: int, tflite: bool, out_path: str) -> None:
         stage = "build"
         t = time.perf_counter()
         model = _build(name, size)
-        result["user_rules"] = _register_user_rules(model)
         _randomise_normalization(model, rng)
         timings["build"] = time.perf_counter() - t
 
@@ -462,7 +421,6 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"{'-' if rel is None else f'{rel:.1e}'} | {tfl} | "
             f"{r.get('wall_seconds', 0):.0f} | {error} |"
         )
-    user_rules = sorted({n for r in results for n in r.get("user_rules", [])})
     lines += ["", "## Notes", ""]
     lines.append(
         f"- Input side {meta.get('input_size', 64)} px, raised to the smallest size an "
@@ -490,19 +448,13 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "(e.g. `conv2d_72`, 1.1M parameters, keeps all its filters and inputs), which is "
         "why its parameter ratio is 0.33 rather than 0.25."
     )
-    if user_rules:
-        lines.append(
-            f"- User rules registered by the benchmark (as a user would): {', '.join(user_rules)}. "
-            "ConvNeXt's `LayerScale` and InceptionResNetV2's `CustomScaleLayer` are Keras "
-            "layers outside the public `keras.layers` API, so tfprune has no built-in rule "
-            "for them and `prune` raises `UnsupportedLayerError` naming the layer. The "
-            "benchmark registers rules with `tfprune.graph.register_rule` on the layer's "
-            "class (taken from the model, not imported from `keras.src`): for `LayerScale` "
-            "(multiplies every channel by a learned `gamma`) a `ChannelwiseRule` subclass "
-            "that slices `gamma` and rewrites `projection_dim` in `slim_config`; for "
-            "`CustomScaleLayer` (`inputs[0] + inputs[1] * scale`, scalar `scale`) a "
-            "`MergeRule`, like `keras.layers.Add`."
-        )
+    lines.append(
+        "- ConvNeXt's `LayerScale` (a per-channel `gamma`) and InceptionResNetV2's "
+        "`CustomScaleLayer` (`inputs[0] + inputs[1] * scale`, scalar `scale`) are Keras "
+        "layers outside the public `keras.layers` API; tfprune ships rules for them "
+        "(matched by class name and `keras.src.applications` module), so no user rule "
+        "is registered."
+    )
     by_explanation: dict[str, list[str]] = {}
     unexplained = []
     for r in results:

@@ -83,7 +83,7 @@ class RuleContext:
         """Channel count of output ``index`` (from the traced shapes)."""
         shape = self._builder.shapes.get(self.site.outputs[index])
         if shape is None:
-            shape = _compute_output_shape(self.layer, self.input_shapes, index)
+            shape = _compute_output_shape(self.layer, self.path, self.input_shapes, index)
         return int(shape[-1])
 
     def new_space(self, size: int, key: str = "out") -> np.ndarray:
@@ -113,12 +113,43 @@ class RuleContext:
         self._builder.record_slice(self, name, axis, layout, role, optional)
 
 
-def _compute_output_shape(layer, input_shapes, index):
+def _compute_output_shape(layer, path, input_shapes, index):
+    """Shape of output ``index`` of ``layer``, for outputs the trace has no shape of.
+
+    Asks ``compute_output_shape``, else lets Keras run ``call`` symbolically;
+    a layer whose output shape Keras cannot infer is refused with a clear
+    error (instead of Keras' own).
+    """
     shapes = input_shapes[0] if len(input_shapes) == 1 else input_shapes
-    shape = layer.compute_output_shape(shapes)
-    if isinstance(shape, list) and shape and isinstance(shape[0], (tuple, list)):
-        shape = shape[index]
-    return tuple(shape)
+    try:
+        try:
+            structure = layer.compute_output_shape(shapes)
+        except NotImplementedError:
+            specs = layer.compute_output_spec(
+                *[keras.KerasTensor(tuple(s)) for s in input_shapes]
+            )
+            structure = [tuple(t.shape) for t in keras.tree.flatten(specs)]
+        return _flatten_shapes(structure)[index]
+    except Exception as error:
+        cls = type(layer).__name__
+        msg = (
+            f"Cannot infer the output shape of layer `{path}` ({cls}): {error}. "
+            f"Implement `{cls}.compute_output_shape`, or exclude the layer: "
+            f"`tfprune.prune(model, ..., exclude=[{layer.name!r}])`, or register "
+            "a rule for it with `tfprune.graph.register_rule`."
+        )
+        raise errors.UnsupportedLayerError(msg) from error
+
+
+def _flatten_shapes(structure) -> list[tuple]:
+    """Shapes of a (possibly nested) ``compute_output_shape`` result, in order."""
+    if isinstance(structure, dict):
+        return [s for key in sorted(structure) for s in _flatten_shapes(structure[key])]
+    if isinstance(structure, (tuple, list)) and all(d is None or isinstance(d, int) for d in structure):
+        return [tuple(structure)]
+    if isinstance(structure, (tuple, list)):
+        return [s for item in structure for s in _flatten_shapes(item)]
+    return [tuple(structure)]
 
 
 class _Builder:
@@ -235,6 +266,16 @@ def _unknown_layer_error(site) -> errors.UnsupportedLayerError:
             "tfprune.graph.PassThroughRule())` for an element-wise op, where "
             f"`op` is the entry of `model.operations` named {site.layer.name!r} "
             "(see tfprune.graph.rules for the other rules)."
+        )
+        return errors.UnsupportedLayerError(msg)
+    if len(site.outputs) > 1:
+        msg = (
+            f"Layer `{site.path}` of type {cls.__module__}.{cls.__name__} returns "
+            f"{len(site.outputs)} tensors and has no tfprune channel rule, so "
+            "tfprune cannot tell how it maps channels. Exclude it (its input "
+            "and output channels are then kept): `tfprune.prune(model, ..., "
+            f"exclude=[{site.layer.name!r}])`, or register a rule that returns "
+            "one channel layout per output tensor (see tfprune.graph.rules)."
         )
         return errors.UnsupportedLayerError(msg)
     msg = (

@@ -325,10 +325,17 @@ class _Tracer:
         if isinstance(layer, keras.Model):
             return self._call_model_or_raise(layer, scope, inputs, path)
         num_outputs = _num_outputs(layer, node_key)
-        return self._emit(
+        outputs = self._emit(
             layer, path, inputs, scope, (*scope, *node_key), num_outputs,
             node.get("args"), node.get("kwargs", {}),
         )
+        # Shapes of outputs nobody reads (a tuple element left unused) are
+        # not in any consumer's recorded arguments: take them from the layer.
+        for tid, tensor in zip(outputs, _single_call_outputs(layer) or [], strict=False):
+            shape = getattr(tensor, "shape", None)
+            if shape is not None:
+                self.shapes.setdefault(tid, tuple(shape))
+        return outputs
 
 
 def _output_history(model, history, produced):
@@ -363,12 +370,12 @@ def call_arguments(site: CallSite, tensors: dict[TensorId, Any]) -> tuple[tuple,
 
 
 def flatten_outputs(output: Any) -> list[Any]:
-    """The tensors returned by a layer call, in ``CallSite.outputs`` order."""
-    if isinstance(output, (list, tuple)):
-        return [t for item in output for t in flatten_outputs(item)]
-    if isinstance(output, dict):
-        return [t for item in output.values() for t in flatten_outputs(item)]
-    return [output]
+    """The tensors returned by a layer call, in ``CallSite.outputs`` order.
+
+    ``keras.tree.flatten`` order (dicts by sorted key), which is how Keras
+    numbers a layer's outputs in ``keras_history``.
+    """
+    return list(keras.tree.flatten(output))
 
 
 def _substitute(structure: Any, tensors: Iterator[Any]) -> Any:
@@ -377,11 +384,39 @@ def _substitute(structure: Any, tensors: Iterator[Any]) -> Any:
             return next(tensors)
         if structure.get("class_name") == "__tuple__":
             return tuple(_substitute(v, tensors) for v in structure["config"]["value"])
+        if _is_serialized_constant(structure):
+            return keras.saving.deserialize_keras_object(structure)
         return {k: _substitute(v, tensors) for k, v in structure.items()}
     if isinstance(structure, list):
         return [_substitute(v, tensors) for v in structure]
     if isinstance(structure, tuple):
         return tuple(_substitute(v, tensors) for v in structure)
+    return structure
+
+
+def _is_serialized_constant(structure: dict[str, Any]) -> bool:
+    """A serialised non-tensor argument, e.g. the slice of ``x[..., :4]``.
+
+    A Functional config records them as ``{"class_name": "__slice__",
+    "config": {...}}`` (also ``__ellipsis__``, numpy arrays...); replaying
+    the call needs the object back.
+    """
+    return "class_name" in structure and "config" in structure and not _keras_tensors(structure)
+
+
+def deserialize_constants(structure: Any) -> Any:
+    """``structure`` (recorded call arguments) with serialised constants restored.
+
+    Tensors stay in their serialised form; see :func:`_is_serialized_constant`.
+    """
+    if isinstance(structure, dict):
+        if structure.get("class_name") == "__keras_tensor__":
+            return structure
+        if _is_serialized_constant(structure):
+            return keras.saving.deserialize_keras_object(structure)
+        return {k: deserialize_constants(v) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(deserialize_constants(v) for v in structure)
     return structure
 
 
@@ -399,11 +434,15 @@ def _operation(model: keras.Model, name: str) -> keras.Operation:
     return model.get_layer(name)  # raises Keras' own "No such layer" error
 
 
-def _num_outputs(layer: keras.layers.Layer, node_key: tuple[str, int]) -> int:
+def _single_call_outputs(layer: keras.layers.Layer) -> list[Any] | None:
+    """The symbolic outputs of a layer called once, flattened; else None."""
     try:
         output = layer.output
-    except Exception:
-        return 1
-    if isinstance(output, (list, tuple)):
-        return len(output)
-    return 1
+    except Exception:  # called several times (shared), or not called
+        return None
+    return flatten_outputs(output)
+
+
+def _num_outputs(layer: keras.layers.Layer, node_key: tuple[str, int]) -> int:
+    outputs = _single_call_outputs(layer)
+    return 1 if outputs is None else len(outputs)

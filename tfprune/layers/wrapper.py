@@ -103,7 +103,7 @@ class PruningWrapper(keras.layers.Wrapper):
                 initializer="ones", trainable=False,
             )
         if self.mask_output:
-            out_shape = self.layer.compute_output_shape(input_shape)
+            out_shape = self.compute_output_shape(input_shape)
             self.output_mask = self.add_weight(
                 name="output_mask", shape=(int(out_shape[-1]),),
                 initializer="ones", trainable=False,
@@ -205,7 +205,13 @@ class PruningWrapper(keras.layers.Wrapper):
         return y
 
     def compute_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
+        try:
+            return self.layer.compute_output_shape(input_shape)
+        except NotImplementedError:
+            # A custom layer without compute_output_shape (e.g. ConvNeXt's
+            # LayerScale): Keras infers it by running ``call`` symbolically.
+            spec = self.layer.compute_output_spec(keras.KerasTensor(tuple(input_shape)))
+            return tuple(spec.shape)
 
     def get_config(self):
         config = super().get_config()
