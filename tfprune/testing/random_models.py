@@ -83,7 +83,7 @@ class Features:
 
     Attributes:
         channel_slices: ``x[..., a:b]`` and ``keras.ops.split`` on the
-            channel axis (off: tfprune refuses raw slices today).
+            channel axis, ``x[:, 1:]`` on a spatial one.
         mixing_layer_activations: ``Conv``/``Dense(activation="softmax")``
             (a channel-mixing activation inside a layer).
         functional_subclasses: ``keras.Model`` subclasses that build
@@ -91,7 +91,7 @@ class Features:
             backbones), as the whole model and as nested blocks.
     """
 
-    channel_slices: bool = False
+    channel_slices: bool = True
     mixing_layer_activations: bool = True
     functional_subclasses: bool = True
 
@@ -582,16 +582,24 @@ class _Builder:
         self.vectors.append(self.add(_GAP[_rank(y)], y))
 
     def channel_slice(self, x):
-        """``x[..., a:b]`` or ``ops.split`` on the channel axis (gated)."""
+        """Slices and splits: ``x[..., a:b]``, ``ops.split`` on channels, or a spatial slice."""
         src, c = self.src, _channels(x)
+        kind = src.choice(["range", "split", "spatial"])
+        if kind == "spatial" and _spatial(x)[0] >= 4:  # e.g. dropping a class token
+            return self.op("{}[:, 1:]", lambda t: t[:, 1:], x)
         if c < 2:
             return x
-        if c % 2 == 0 and src.chance(0.5):
-            a, b = ops.split(x, 2, axis=-1)
-            self._record(a, self.name("split"), "ops.split(2, axis=-1)[0]", x)
-            self._record(b, self.name("split"), "ops.split(2, axis=-1)[1]", x)
-            b = self.conv(b, filters=c // 2, strides=1, padding="same", dilation_rate=1)
-            return self.add(layers.Concatenate, [a, b], axis=-1)
+        parts = [n for n in (2, 3) if c % n == 0]
+        if kind == "split" and parts:
+            n = src.choice(parts)
+            pieces = ops.split(x, n, axis=-1)
+            name = self.name("split")
+            for k, piece in enumerate(pieces):
+                self._record(piece, f"{name}_{k}", f"ops.split({n}, axis=-1)[{k}]", x)
+            last = self.conv(pieces[-1], filters=c // n, strides=1, padding="same", dilation_rate=1)
+            if src.chance(0.5):  # Ghost-module style: keep a part, transform a part
+                return self.add(layers.Concatenate, [*pieces[:-1], last], axis=-1)
+            return self.add(layers.Add, [pieces[0], last])
         start = src.integer(0, c - 2)
         stop = src.integer(start + 1, c)
         return self.op(f"{{}}[..., {start}:{stop}]", lambda t: t[..., start:stop], x)
