@@ -24,13 +24,14 @@ Usage::
 
     python benchmarks/random_graphs.py                      # 2,000 cases from seed 0
     python benchmarks/random_graphs.py --cases 200 --seed 5000
-    python benchmarks/random_graphs.py --slices --mixing-activations --subclasses
+    python benchmarks/random_graphs.py --without functional_subclasses
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import datetime
 import json
 import os
@@ -92,6 +93,10 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     s = result["summary"]
     args = result["args"]
@@ -99,7 +104,7 @@ def markdown(result: dict[str, Any]) -> str:
         "# Random graphs: slim == masked on random Functional models",
         "",
         f"`python benchmarks/random_graphs.py --cases {args['cases']} --seed {args['seed']}"
-        + "".join(f" --{k.replace('_', '-')}" for k in ("slices", "mixing_activations", "subclasses") if args[k])
+        + "".join(f" --without {f}" for f in args["without"]) + "".join(f" --with {f}" for f in args["with_"])
         + f"`: seeds {args['seed']}..{args['seed'] + s['cases'] - 1}, "
         f"{result['seconds'] / 60:.1f} min, load average {result['load_average_start']} -> "
         f"{result['load_average_end']} ({result['machine']})."
@@ -115,8 +120,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| {s['cases']} | {s['ok']} | {s['ok_channels_removed']} | {s['ok_unchanged']} | "
         f"{s['refused']} | {s['failed']} |",
         "",
-        f"Largest max|slim - masked| / max|masked| over ok cases: {s['max_rel_diff']}; median "
-        f"parameter ratio slim / dense: {s['median_param_ratio']}.",
+        f"Largest max|slim - masked| / max|masked| over ok cases: {_num(s['max_rel_diff'])}; median "
+        f"parameter ratio slim / dense: {_num(s['median_param_ratio'])}. Features: {result['features']}.",
         "",
         "## By method",
         "",
@@ -147,17 +152,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0, help="seed of the first case (case i: seed + i)")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "random_graphs")
     parser.add_argument("--save-every", type=int, default=50)
-    parser.add_argument("--slices", action="store_true", help="channel slices and splits")
-    parser.add_argument("--mixing-activations", action="store_true", help="Conv/Dense(activation='softmax')")
-    parser.add_argument("--subclasses", action="store_true", help="functional keras.Model subclasses")
+    flags = [f.name for f in dataclasses.fields(random_models.Features)]
+    parser.add_argument("--without", action="append", default=[], choices=flags,
+                        help="leave a construct out of the models (repeatable)")
+    parser.add_argument("--with", dest="with_", action="append", default=[], choices=flags,
+                        help="put a construct that is off by default into the models (repeatable)")
     args = parser.parse_args(argv)
-    features = random_models.Features(
-        channel_slices=args.slices, mixing_layer_activations=args.mixing_activations,
-        functional_subclasses=args.subclasses,
+    features = dataclasses.replace(
+        random_models.Features(), **{f: False for f in args.without}, **{f: True for f in args.with_}
     )
     result: dict[str, Any] = {
         "kind": KIND,
         "args": {k: str(v) if isinstance(v, pathlib.Path) else v for k, v in vars(args).items()},
+        "features": dataclasses.asdict(features),
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, keras {keras.__version__}",
         "load_average_start": _load(),
