@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 
 import tfprune
+from tfprune.graph import iter_layers
 from tfprune.testing import properties, random_models
 
 
@@ -60,14 +61,15 @@ def _prunable_case():
 
 
 def test_property_catches_a_slim_model_that_differs(monkeypatch):
-    """The checker itself can fail: a slim model with one perturbed bias is caught."""
+    """The checker itself can fail: a slim model with perturbed kernels is caught."""
     case = _prunable_case()
     real_slim = tfprune.slim
 
     def broken_slim(model, *args, **kwargs):
         small = real_slim(model, *args, **kwargs)
-        layer = next(l for l in small.layers if getattr(l, "bias", None) is not None)
-        layer.bias.assign(np.asarray(layer.bias) + 1.0)
+        for layer in iter_layers(small):
+            if getattr(layer, "kernel", None) is not None:
+                layer.kernel.assign(np.asarray(layer.kernel) + 0.5)
         return small
 
     monkeypatch.setattr(tfprune, "slim", broken_slim)
