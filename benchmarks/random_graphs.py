@@ -38,6 +38,7 @@ import os
 import pathlib
 import platform
 import re
+import subprocess
 import sys
 import time
 from typing import Any
@@ -57,6 +58,14 @@ KIND = "tfprune-random-graphs"
 
 def _load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
 
 
 def _kind_of(message: str) -> str:
@@ -167,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "features": dataclasses.asdict(features),
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, keras {keras.__version__}",
+        "commit": _commit(),
         "load_average_start": _load(),
     }
     records: list[dict[str, Any]] = []
