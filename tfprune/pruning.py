@@ -169,6 +169,8 @@ def _channel_wrapping(model, graph, per_layer, base_spec) -> dict[int, dict[str,
             f"Model `{model.name}` has no prunable channel group: every channel "
             "is an input/output of the model, excluded, or coupled to one."
         )
+        if not graph.groups:
+            msg += _why_nothing_prunable(graph)
         raise errors.PruningArgumentError(msg)
 
     active = np.zeros(graph.num_units, dtype=bool)
@@ -194,6 +196,51 @@ def _channel_wrapping(model, graph, per_layer, base_spec) -> dict[int, dict[str,
             "spec": {**base_spec, "schedules": owned},
         }
     return wrap
+
+
+_ATTENTION_LAYERS = ("MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention")
+
+
+def _why_nothing_prunable(graph: ChannelGraph) -> str:
+    """The usual causes, named with the model's layers (transformers hit all three)."""
+
+    def names(layers):
+        shown = ", ".join(f"`{path}`" for path in layers[:3])
+        return shown + (f" and {len(layers) - 3} more" if len(layers) > 3 else "")
+
+    norms, attention, mixing = [], [], []
+    for path, entry in graph.layers.items():
+        layer = entry.layer
+        while hasattr(layer, "tfprune_wrapped_layer"):
+            layer = layer.tfprune_wrapped_layer
+        if isinstance(layer, (keras.layers.LayerNormalization, keras.layers.UnitNormalization)):
+            norms.append(path)
+        elif isinstance(layer, keras.layers.Layer) and type(layer).__name__ in _ATTENTION_LAYERS:
+            attention.append(path)
+        elif not rules_lib.is_channelwise_activation(getattr(layer, "activation", None)):
+            mixing.append(path)
+    reasons = []
+    if norms:
+        reasons.append(
+            f"channels that feed LayerNormalization over the channel axis ({names(norms)}) "
+            "are kept, since every channel changes the others' normalisation: in a "
+            "transformer the residual stream goes through LayerNormalization, so its "
+            "width cannot shrink"
+        )
+    if attention:
+        reasons.append(
+            f"attention layers ({names(attention)}) are opaque: attention heads are not "
+            "pruned yet, so their input and output channels are kept"
+        )
+    if mixing:
+        reasons.append(
+            f"layers with a channel-mixing or unknown activation ({names(mixing)}) keep "
+            "their channels (use a keras.activations function such as 'gelu' or 'relu' "
+            "for channels to be prunable)"
+        )
+    if not reasons:
+        return ""
+    return " Here: " + "; ".join(reasons) + "."
 
 
 def kernel_prunable(layer: keras.layers.Layer, granularity: str) -> bool:

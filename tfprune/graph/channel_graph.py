@@ -216,6 +216,10 @@ class _Builder:
             ctx = RuleContext(self, site, input_layouts)
             rule = rules_lib.find_rule(site.layer)
             excluded = ctx.layer.name in exclude or site.path in exclude
+            if rule is not None and _composite_subclass(ctx.layer):
+                if not excluded:
+                    raise _composite_subclass_error(site.path, ctx.layer)
+                rule = None  # excluded: opaque, every channel kept
             if rule is None:
                 if not excluded:
                     raise _unknown_layer_error(site)
@@ -251,6 +255,53 @@ class _Builder:
         if len(old) == len(new):
             ctx.union(old, new)
         return old
+
+
+def _sublayer_weights(layer) -> list[str]:
+    """Paths of weights ``layer`` holds through sub-layers of its own."""
+    prefix = f"{getattr(layer, 'path', layer.name)}/"
+    names = [w.name for w in layer.weights]
+    nested = [
+        w.path for w in layer.weights
+        if w.path.startswith(prefix) and "/" in w.path[len(prefix):]
+    ]
+    if not nested and len(set(names)) != len(names):  # paths without the layer's scope
+        nested = [w.path for w in layer.weights]
+    return nested
+
+
+def _composite_subclass(layer) -> bool:
+    """A user subclass of a ruled Keras layer that adds sub-layers.
+
+    E.g. a re-parameterisable conv: ``class RepConv(keras.layers.Conv2D)``
+    with an extra branch used at training time. The inherited rule (Conv2D's)
+    only knows the base class's weights and would slice the wrong ones.
+    """
+    if not isinstance(layer, keras.layers.Layer):
+        return False
+    base = rules_lib.matched_class(layer)
+    if base is None or base is type(layer) or type(layer).__module__.startswith("keras."):
+        return False
+    return bool(_sublayer_weights(layer))
+
+
+def _composite_subclass_error(path, layer) -> errors.UnsupportedLayerError:
+    cls = type(layer)
+    base = rules_lib.matched_class(layer)
+    nested = _sublayer_weights(layer)
+    msg = (
+        f"Layer `{path}` ({cls.__module__}.{cls.__name__}) subclasses "
+        f"{base.__name__}, whose channel rule only knows {base.__name__}'s own "
+        f"weights, but it also holds sub-layers (weights {nested[:4]}), e.g. "
+        "the training-time branch of a re-parameterisable conv; pruning it "
+        "with that rule would slice the wrong weights. Exclude it (its "
+        f"channels are then kept): `tfprune.prune(model, ..., exclude=[{layer.name!r}])`, "
+        f"or register a rule for {cls.__name__} that records every weight "
+        f"(`tfprune.graph.register_rule({cls.__name__}, rule)`, see "
+        "tfprune.graph.rules), or fuse the branches first so it is a plain "
+        f"{base.__name__}."
+    )
+    return errors.UnsupportedLayerError(msg)
 
 
 def _unknown_layer_error(site) -> errors.UnsupportedLayerError:

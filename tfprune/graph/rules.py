@@ -774,6 +774,14 @@ def find_rule(layer: keras.layers.Layer | keras.Operation) -> LayerRule | None:
     return None
 
 
+def matched_class(layer: keras.layers.Layer | keras.Operation) -> type | None:
+    """The class of ``layer``'s MRO whose registered rule :func:`find_rule` uses."""
+    for cls in type(layer).__mro__:
+        if cls in _REGISTRY:
+            return cls
+    return None
+
+
 def _register_builtin_rules() -> None:
     layers = keras.layers
     passthrough = PassThroughRule()
@@ -824,6 +832,13 @@ def _register_builtin_rules() -> None:
     register_rule(layers.Reshape, ReshapeRule())
     register_rule(layers.Permute, PermuteRule())
     register_rule(layers.Normalization, NormalizationRule())
+    # Attention heads are not pruned yet: attention layers keep their input
+    # and output channels (a transformer's MLP hidden layers stay prunable).
+    pin = PinRule()
+    for name in ("MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention"):
+        cls = getattr(layers, name, None)
+        if cls is not None:
+            register_rule(cls, pin)
     register_rule(layers.Rescaling, RescalingRule())
 
 
