@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfprune-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-widths samples clean
+.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-widths bench-random-graphs samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench-latency: $(STAMP)
 # LiteRT latency against channel width 13..72 (~6 min).
 bench-widths: $(STAMP)
 	$(PY) benchmarks/channel_widths.py
+
+# prune -> slim == masked on 2,000 random Functional models (tfprune.testing; ~1 s of CPU each).
+bench-random-graphs: $(STAMP)
+	$(PY) benchmarks/random_graphs.py
 
 # Regenerate saved_models/ (demo pipeline on MNIST, float32 + int8 .tflite; ~5 min).
 samples: $(STAMP) data

@@ -33,7 +33,7 @@ def _compare(tmp: pathlib.Path, *extra: str) -> subprocess.CompletedProcess:
     argv = [sys.executable, str(SCRIPT), "--quick", "--results", str(tmp / "results"),
             "--work", str(tmp / "work"), "--cache", str(tmp / "cache"), "--docs", str(tmp / "docs" / "bench.md"),
             *extra]
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=2400, check=False, cwd=ROOT)
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600, check=False, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
 
