@@ -182,6 +182,10 @@ def run_pair(model_name: str, method: str, targets, allocations, quick: bool, ou
                     options, steps = dict(trained[0]), trained[1]
                     if method == "lrf":
                         options["convs"] = tfprune.lrf.wrapped_convs(base)
+                        if not options["convs"]:
+                            msg = ("LRF prunes the channels between a KxK conv (groups=1, not the stem) and "
+                                   f"its P/Q layers; {model_name} has none (tfprune.lrf.candidate_convs is empty)")
+                            raise RuntimeError(msg)
                 cpu = time.process_time()
                 t = time.perf_counter()
                 pruned = tfprune.prune(base, method, target={metric: value}, allocation=allocation, **options)
@@ -300,6 +304,7 @@ def run_speed(args, work: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"sparsity_for_old_api": OLD_SPARSITY, "load_average_start": load_average(),
                             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                             "old_tree": str(args.old) if args.old else None}
+    info["old_commit"] = _commit(args.old) if args.old else None
     for repeat in range(args.repeats):
         for variant in variants:
             out = work / f"speed_{variant}_{repeat}.json"
@@ -331,6 +336,12 @@ def run_speed(args, work: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------
+
+
+def _commit(tree: Path) -> str | None:
+    proc = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=False)
+    return proc.stdout.strip() or None
 
 
 def _shown(path: Path) -> str:
@@ -386,14 +397,22 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.merge and previous:  # keep what this call does not re-run
         payload["invocations"] = previous.get("invocations", [])
-        rerun = {(m, k) for m in models for k in methods}
+        rerun = set() if args.speed_only or args.no_table else {(m, k) for m in models for k in methods}
         payload["rows"] = [r for r in previous["rows"] if (r["model"], r["method"]) not in rerun]
         payload["pairs"] = [r for r in previous["pairs"] if (r["model"], r["method"]) not in rerun]
+    for other in args.merge_from or []:  # rows measured by a call into another directory
+        extra = json.loads(other.read_text())
+        keys = {(r["model"], r["method"]) for r in extra["rows"]}
+        payload["rows"] = [r for r in payload["rows"] if (r["model"], r["method"]) not in keys] + extra["rows"]
+        payload["pairs"] = [r for r in payload["pairs"] if (r["model"], r["method"]) not in keys] + extra["pairs"]
+        payload["invocations"] += extra["invocations"]
     payload["invocations"].append(invocation)
     if not args.speed and previous and previous.get("speed"):  # keep the last comparison (it has its argv)
         payload["speed"] = previous["speed"]
     if args.speed_from:  # a comparison measured by an earlier call into another directory
         payload["speed"] = json.loads(args.speed_from.read_text())["speed"]
+        if payload["speed"].get("old_tree") and not payload["speed"].get("old_commit"):
+            payload["speed"]["old_commit"] = _commit(Path(payload["speed"]["old_tree"]))
         profile = args.speed_from.parent / PROFILE_NAME
         if profile.exists():
             shutil.copyfile(profile, args.results / PROFILE_NAME)
@@ -481,6 +500,8 @@ def render(payload: dict) -> str:
         "jobs). Runs (load average at start -> end):",
         *(f"  - `{' '.join(inv['argv'])}`: {inv['started']}, {inv.get('seconds', 0) / 60:.1f} min, load "
           f"{inv['load_average_start']} -> {inv.get('load_average_end')}" for inv in payload["invocations"]),
+        "- Only the combinations these commands asked for ran; a combination absent from the table was not "
+        "attempted (a shared 2-core machine and a deadline), one listed as *not run* was stopped by `--deadline`.",
         f"- One-shot methods (`tfprune.one_shot`) at {payload['settings']['one_shot_size']}x"
         f"{payload['settings']['one_shot_size']}; methods that select inside `fit` (mode *fit*) at "
         f"{payload['settings']['trained_size']}x{payload['settings']['trained_size']}, batches of "
@@ -531,7 +552,7 @@ def render(payload: dict) -> str:
             "",
             "Each variant runs in a fresh process (alternating, niced), ResNet50 224x224 built once, then the "
             "operation twice: *first* includes one-time costs (tracing, function building), *second* is warm. "
-            f"`old` is the tree {speed.get('old_tree')} (`prune(sparsity={speed['sparsity_for_old_api']})` + "
+            f"`old` is tfprune at commit {speed.get('old_commit')} (`prune(sparsity={speed['sparsity_for_old_api']})` + "
             "`Pruner(p).step(0)` + `slim`, no target in that API); `new-sparsity` the same sparsity with "
             "`one_shot`; `new-target` is `prune(target=0.5)` + `one_shot` + `slim`. Load average "
             f"{speed['load_average_start']} -> {speed['load_average_end']}; measured from "
@@ -582,6 +603,8 @@ def parse_args(argv):
     parser.add_argument("--speed-only", action="store_true", help="--speed without the table")
     parser.add_argument("--speed-from", type=Path, default=None,
                         help="take the --speed section (and its profile) from another budget.json")
+    parser.add_argument("--merge-from", type=Path, nargs="+", default=None,
+                        help="add the rows (and runs) of other budget.json files (with --merge)")
     parser.add_argument("--no-table", action="store_true", help="run no (model, method) pair")
     parser.add_argument("--old", type=Path, default=None, help="a checkout of tfprune before the budget work")
     parser.add_argument("--repeats", type=int, default=3)
