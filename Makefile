@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfprune-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-widths bench-random-graphs samples clean
+.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-widths bench-random-graphs bench-budget samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench-coverage: $(STAMP)
 # keras-hub image backbones from config, as-is (about 25 min on 2 shared cores).
 bench-keras-hub: $(STAMP)
 	$(PY) benchmarks/keras_hub_coverage.py
+
+# Every method to FLOPs/params targets on ResNet50, MobileNetV2, EfficientNetB0, DenseNet121
+# (benchmarks/results/budget.{json,md}; long on a shared machine: see --models/--methods/--quick).
+bench-budget: $(STAMP)
+	$(PY) benchmarks/budget.py
 
 # LiteRT latency of slimmed ResNet50/MobileNetV2 vs FLOPs (49 min on 2 cores shared with other jobs).
 bench-latency: $(STAMP)
