@@ -6,8 +6,8 @@ are compared), this script
 
 1. randomises the BatchNormalization statistics and betas (so a channel that
    is not masked after its normalization shows up as a mismatch),
-2. runs ``tfprune.prune(model, "l1", sparsity=0.5, round_to=None)`` and applies the masks at
-   step 0 (``Pruner(pruned).step(0)``),
+2. runs ``tfprune.prune(model, "l1", sparsity=0.5, round_to=None)`` and prunes at once
+   (``tfprune.one_shot``),
 3. compares the masked model, ``strip_pruning`` and ``slim`` on a batch of 2,
 4. counts parameters and FLOPs (MACs) before and after with
    ``tfprune.metrics``,
@@ -174,8 +174,7 @@ def _float64_rel_diff(name: str, size: int) -> float:
         model = _build(name, size)
         _register_user_rules(model)
         _randomise_normalization(model, rng)
-        pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
-        tfprune.Pruner(pruned).step(0)
+        pruned = tfprune.one_shot(tfprune.prune(model, "l1", sparsity=0.5, round_to=None))
         x = rng.uniform(0.0, 1.0, (2, size, size, 3))
         y_strip = np.asarray(tfprune.strip_pruning(pruned)(x, training=False))
         y_slim = np.asarray(tfprune.slim(pruned)(x, training=False))
@@ -223,9 +222,8 @@ def run_one(name: str, size: int, tflite: bool, out_path: str) -> None:
 
         stage = "prune"
         t = time.perf_counter()
-        pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
+        pruned = tfprune.one_shot(tfprune.prune(model, "l1", sparsity=0.5, round_to=None))
         pruner = tfprune.Pruner(pruned)
-        pruner.step(0)
         timings["prune"] = time.perf_counter() - t
         result["groups"] = len(pruner.graph.groups)
         result["pruned_fraction"] = pruner.pruned_fraction()
