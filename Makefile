@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfprune-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-latency bench-widths samples clean
+.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-widths samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench-report: $(STAMP)
 
 bench-coverage: $(STAMP)
 	$(PY) benchmarks/coverage.py
+
+# keras-hub image backbones from config, as-is (about 25 min on 2 shared cores).
+bench-keras-hub: $(STAMP)
+	$(PY) benchmarks/keras_hub_coverage.py
 
 # LiteRT latency of slimmed ResNet50/MobileNetV2 vs FLOPs (49 min on 2 cores shared with other jobs).
 bench-latency: $(STAMP)

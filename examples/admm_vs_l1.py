@@ -68,7 +68,7 @@ def run_method(dense: keras.Model, task: _common.Task, args: argparse.Namespace,
         rho=args.rho, rho_factor=args.rho_factor, rho_max=args.rho_max,
     )
     # The authors' group trains the ADMM phase with SGD (lr 0.01 on CIFAR,
-    # methods-spec 4(c)): the W-step must follow Z - U between two updates,
+    # docs/methods/admm.md#hyper-parameters): the W-step must follow Z - U between two updates,
     # which Adam's bounded steps (lr 1e-3) cannot do in a short budget.
     pruned.compile(
         optimizer=keras.optimizers.SGD(args.admm_lr, momentum=0.9),

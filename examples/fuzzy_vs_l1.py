@@ -10,7 +10,7 @@ same epochs, and both slim models get the
 same fine-tuning (``examples/_common.py``).
 
 On a trained network the L1 norms of one layer's filters are usually within a
-factor 1.5 of each other, so with the spec's ``s / max s`` normalisation and
+factor 1.5 of each other, so with the default ``s / max s`` normalisation and
 breakpoints ``(0.1, 0.5)`` no filter falls in the cut (fuzzy pruning
 correctly refuses to prune a balanced layer). The example therefore uses
 ``normalization="minmax"`` by default; ``--normalization max`` shows the

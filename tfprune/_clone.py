@@ -12,6 +12,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from tfprune.graph.trace import functional_view
+
 
 def rebuild(
     model: keras.Model,
@@ -22,8 +24,14 @@ def rebuild(
 
     ``make_layer(old)`` returns an *unbuilt* replacement of a leaf layer; once
     the new model is built, ``set_weights(old, new)`` fills it. The input model
-    is never modified.
+    is never modified. A functional subclass (a ``keras.Model`` subclass built
+    with the functional API in ``__init__``, e.g. a keras-hub backbone) is
+    rebuilt as a plain Functional ``keras.Model`` with the same layer graph:
+    its class, ``call`` override and ``get_config`` are not kept.
     """
+    view = functional_view(model)
+    if view is not None and type(view) is not type(model):
+        model = view  # a functional subclass: clone its plain graph
     pairs: list[tuple[keras.layers.Layer, keras.layers.Layer]] = []
 
     def clone_function(layer):

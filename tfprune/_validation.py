@@ -23,6 +23,12 @@ def check_fraction(name: str, value: object, *, allow_one: bool = False) -> floa
             f"Argument `{name}` must be a fraction in [0, {upper}, "
             f"e.g. 0.5 to remove half of the channels. Received: {name}={value}."
         )
+        if value == 1.0 and "sparsity" in name:
+            msg += (
+                " A sparsity of 1 would remove every channel of a layer, and a "
+                "layer cannot have zero channels: use at most e.g. 0.9, or "
+                "remove the layer from the model."
+            )
         raise errors.PruningArgumentError(msg)
     return value
 
@@ -36,3 +42,41 @@ def check_positive_int(name: str, value: object, *, allow_none: bool = False) ->
         msg = f"Argument `{name}` must be an integer >= 1{hint}. Received: {name}={value!r}."
         raise errors.PruningArgumentError(msg)
     return int(value)
+
+
+def check_finite_weights(model, *, action: str) -> None:
+    """Raise if any floating-point weight of ``model`` holds NaN or inf.
+
+    Channel scores computed from such weights are meaningless (a NaN norm
+    sorts anywhere), so the channels removed would be arbitrary.
+
+    Args:
+        model: a Keras model.
+        action: what was about to happen, for the message (e.g. "prune").
+    """
+    import keras
+    import numpy as np
+
+    bad = []
+    for variable in model.weights:
+        if "float" not in str(variable.dtype):
+            continue
+        value = np.asarray(keras.ops.convert_to_numpy(variable))
+        finite = np.isfinite(value)
+        if not finite.all():
+            where = tuple(int(i) for i in np.argwhere(~finite)[0])
+            bad.append(
+                f"`{variable.path}` ({int(np.isnan(value).sum())} NaN, "
+                f"{int(np.isinf(value).sum())} inf of {value.size} values; first "
+                f"at index {where})"
+            )
+    if bad:
+        msg = (
+            f"Cannot {action} model `{model.name}`: {len(bad)} weight(s) hold NaN "
+            f"or infinite values: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. "
+            "Channel scores need finite weights. Training probably diverged "
+            "(lower the learning rate, check the inputs and the loss), or the "
+            "weights file is damaged: restore weights from a checkpoint taken "
+            "before the NaNs appeared."
+        )
+        raise errors.PruningArgumentError(msg)

@@ -19,7 +19,10 @@ class UpdatePruning(keras.callbacks.Callback):
     ``tfprune_target`` attribute is the pruned model (:class:`tfprune.Distiller`).
 
     The step is read from the optimizer, so resuming from a saved model (or a
-    second ``fit`` call) continues the schedule where it stopped. Training a
+    second ``fit`` call) continues the schedule where it stopped. With
+    ``keras.callbacks.BackupAndRestore`` (in any order in ``callbacks``) a
+    killed run resumes from the last backup with the masks and the method's
+    state of that backup (docs/distributed.md). Training a
     pruned model without this callback raises
     :class:`tfprune.errors.MissingCallbackError`.
 
@@ -42,15 +45,25 @@ class UpdatePruning(keras.callbacks.Callback):
         if getattr(self.model, "optimizer", None) is None:
             msg = "UpdatePruning needs a compiled model: call model.compile(...) before fit."
             raise errors.PruningArgumentError(msg)
-        # A training wrapper (e.g. tfprune.Distiller) names the pruned model.
-        self.pruner = Pruner(getattr(self.model, "tfprune_target", self.model))
-        self.pruner.set_callback_active(True)
+        # The pruner reads the masks and the method's state from the model, so
+        # it is built at the first batch: by then every callback's
+        # on_train_begin has run, including keras.callbacks.BackupAndRestore,
+        # which restores them (whatever the order of the callbacks).
+        self.pruner = None
+
+    def _ensure_pruner(self) -> Pruner:
+        if self.pruner is None:
+            # A training wrapper (e.g. tfprune.Distiller) names the pruned model.
+            self.pruner = Pruner(getattr(self.model, "tfprune_target", self.model))
+            self.pruner.set_callback_active(True)
+        return self.pruner
 
     def on_train_batch_begin(self, batch, logs=None):
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        self.pruner.step(step)
+        self._ensure_pruner().step(step)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._ensure_pruner()
         self.pruner.method.on_epoch_end(self.pruner, epoch)
         fraction = self.pruner.pruned_fraction()
         extra = self.pruner.method.epoch_logs(self.pruner)

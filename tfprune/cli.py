@@ -15,11 +15,34 @@ from tfprune import errors
 
 
 def _load(path: str):
+    """Load a ``.keras`` file, or raise a clear error naming what is wrong."""
+    import os
+    import zipfile
+
     import keras
 
     import tfprune  # noqa: F401  (registers the wrapper and methods for loading)
 
-    return keras.models.load_model(path, compile=False)
+    how = (
+        "Pass a model saved with model.save('model.keras') (Keras 3); "
+        "re-save it if the file was cut short by a full disk or an "
+        "interrupted copy."
+    )
+    if not os.path.isfile(path):
+        raise errors.PruningArgumentError(f"No model file at {path!r}. {how}")
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise errors.PruningArgumentError(
+            f"{path!r} is not a valid .keras file: it is not a zip archive "
+            f"({os.path.getsize(path)} bytes; truncated or corrupt). {how}"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise errors.PruningArgumentError(
+            f"Keras could not load {path!r} ({type(exc).__name__}: "
+            f"{str(exc).strip()[:500]}). The file is damaged, or it needs custom "
+            f"layers that are not registered in this process. {how}"
+        ) from exc
 
 
 def _groups(args) -> int:
@@ -37,11 +60,21 @@ def _groups(args) -> int:
 
 def _slim(args) -> int:
     import tfprune
+    from tfprune._atomic import save_keras_atomic
 
+    if not args.output.endswith((".keras", ".h5", ".hdf5")):
+        raise errors.PruningArgumentError(
+            "The output of `tfprune slim` is a Keras model file and must end with "
+            f"'.keras' (or the legacy '.h5'). Received: {args.output!r}. Use e.g. "
+            "'slim.keras'; export it to TFLite afterwards with `tfprune export`."
+        )
     model = _load(args.model)
     plan = tfprune.PrunePlan.from_json(args.plan) if args.plan else None
     small = tfprune.slim(model, plan)
-    small.save(args.output)
+    try:
+        save_keras_atomic(small, args.output)
+    except OSError as exc:
+        raise errors.write_error(f"the slim model {args.output!r}", args.output, exc) from exc
     print(
         f"{args.output}: {tfprune.count_params(small):,} parameters, "
         f"{tfprune.count_flops(small):,} MACs"
@@ -56,13 +89,22 @@ def _export(args) -> int:
 
     representative = None
     if args.representative is not None:
+        how = "Save the preprocessed input samples with numpy.save('calib.npy', x_train[:500])."
         try:
-            representative = np.load(args.representative, allow_pickle=False)
+            with open(args.representative, "rb") as handle:
+                magic = handle.read(6)
+            if magic == b"\x93NUMPY":
+                representative = np.load(args.representative, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise errors.PruningArgumentError(
                 f"Cannot read --representative {args.representative!r} as a "
-                f".npy array of input samples: {exc}"
+                f".npy array of input samples: {exc}. {how}"
             ) from exc
+        if magic != b"\x93NUMPY":
+            raise errors.PruningArgumentError(
+                f"--representative {args.representative!r} is not a .npy file "
+                f"(it starts with {magic!r}, not the NumPy header). {how}"
+            )
     labels = None
     if args.labels is not None:
         try:

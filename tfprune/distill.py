@@ -1,7 +1,7 @@
 """``Distiller``: fit a student with a knowledge-distillation loss term.
 
 The loss of LRF's fine-tuning (Joo et al., AAAI 2021; the authors'
-``main_pruning.py``, methods-spec.md 2(a)) is
+``main_pruning.py``, docs/methods/lrf.md#distillation-loss) is
 
     L = CE(z, y) + KD(z, z_teacher),
     KD = sum_classes KL(softmax(z_teacher / T) || softmax(z / T)) / batch,

@@ -55,3 +55,34 @@ class RoundingWarning(UserWarning):
 
 class BudgetWarning(UserWarning):
     """Inside ``fit``, the constraints left the model off its pruning target."""
+
+
+class WriteError(ExportError, OSError):
+    """A file could not be written (full disk, no permission, missing directory).
+
+    tfprune writes every file atomically, so when this is raised no partial
+    file is left behind and a file that was being replaced is unchanged.
+    ``errno`` and ``filename`` are those of the underlying ``OSError``.
+    """
+
+    def __str__(self) -> str:  # OSError's would show errno/filename only
+        return str(self.args[0]) if self.args else ""
+
+
+def write_error(what: str, path: object, exc: OSError) -> WriteError:
+    """A :class:`WriteError` for ``exc``, raised while writing ``what``.
+
+    Args:
+        what: the file(s), as the message shows them, e.g.
+            ``"the plan '/tmp/plan.json'"``.
+        path: the destination, stored as ``filename``.
+        exc: the underlying OSError.
+    """
+    error = WriteError(
+        f"Could not write {what}: {exc.strerror or exc}. Nothing was written "
+        "(an existing file there is unchanged). Check that the directory "
+        "exists and is writable and that the disk has free space, then try "
+        "again."
+    )
+    error.errno, error.filename = exc.errno, str(path)
+    return error

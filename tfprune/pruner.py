@@ -54,6 +54,7 @@ class Pruner:
         self._cost_model = None
         self._applied_progress = None
         self._budget_cache: dict = {}
+        self._run_states: dict[int, object] = {}
         self.method = wrappers[0].method
         self.graph = ChannelGraph.build(model, exclude=self.exclude)
         self.entries = [
@@ -116,6 +117,26 @@ class Pruner:
     def group_keep(self, group: ChannelGroup) -> np.ndarray:
         """Copy of the keep flags of the group's units (local order)."""
         return self.keep[np.array(group.units, dtype=np.int64)].copy()
+
+    def set_keep(self, keep: np.ndarray) -> None:
+        """Set the keep flags of every unit at once (call write_masks after)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != self.keep.shape:
+            msg = f"Internal: keep flags of shape {keep.shape}, expected {self.keep.shape}."
+            raise ValueError(msg)
+        self.keep[:] = keep
+
+    def run_state(self, method, build):
+        """Per-run working state of ``method`` (built once by ``build()``).
+
+        For what a method recomputes from its Keras variables when training
+        starts (SPP's probabilities as NumPy); what must survive a save stays
+        in the wrappers' variables.
+        """
+        key = id(method)
+        if key not in self._run_states:
+            self._run_states[key] = build()
+        return self._run_states[key]
 
     def set_group_keep(self, group: ChannelGroup, keep: np.ndarray) -> None:
         """Set the keep flags of the group's units (call write_masks after)."""
@@ -219,9 +240,7 @@ class Pruner:
     def _allocate_from_sensitivity(self, method, metric: str, budget: float, tolerance: float) -> selection.Allocation:
         """Counts from measured sensitivity curves, refined to the budget;
         which units go within a group follows the method's scores."""
-        from tfprune.analysis import SensitivityResult
-
-        result = SensitivityResult.from_dict(self.budget["sensitivity"])
+        measured = self.budget["sensitivity"]
         candidates = self.candidates(method)
         sizes = {c.key: int(c.keep.sum()) for c in candidates}
 
@@ -234,13 +253,13 @@ class Pruner:
             return self.cost_model.cost(metric, keep)
 
         counts = selection.allocate_from_sensitivity(
-            {key: curve for key, curve in result.curves().items() if key in sizes},
+            {key: [tuple(p) for p in curve] for key, curve in measured["curves"].items() if key in sizes},
             sizes,
             cost_of,
             budget,
             self.round_to,
             {c.key: c.floor for c in candidates},
-            higher_is_better=result.higher_is_better,
+            higher_is_better=measured["higher_is_better"],
         )
         return selection.refine(
             candidates, counts, lambda keep: self.cost_model.cost(metric, keep), budget,

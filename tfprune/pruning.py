@@ -50,10 +50,15 @@ def prune(
     The model's inputs and outputs are never pruned.
 
     Args:
-        model: a built Functional or Sequential Keras 3 model. It is not
-            modified.
-        method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fuzzy"`` (Zhao et
-            al. 2019, reconstructed; see tfprune.methods.FuzzyPruning), or a
+        model: a built Functional or Sequential Keras 3 model, or a
+            functional subclass (a ``keras.Model`` subclass that builds itself
+            with the functional API in ``__init__``, e.g. a keras-hub
+            backbone). It is not modified.
+        method: ``"l1"`` (Li et al. 2017), ``"l2"``, ``"fpgm"`` (He et al.
+            2019), ``"taylor"`` (Molchanov et al. 2019), ``"spp"`` (Wang et
+            al. 2018), ``"admm"`` (StructADMM, Zhang et al. 2018),
+            ``"fuzzy"`` (Zhao et al. 2019, reconstructed), ``"lrf"`` (Joo et
+            al. 2021), a name added with :func:`tfprune.register_method`, or a
             :class:`tfprune.methods.PruningMethod`.
         sparsity: fraction of channels to remove from every group, in [0, 1),
             applied at the first training step; or ``{layer_name: fraction}``
@@ -126,7 +131,9 @@ def prune(
 
     Returns:
         A new, uncompiled model with :class:`PruningWrapper` layers (same layer
-        names). Compile it, then fit it with ``callbacks=[UpdatePruning()]``.
+        names). A functional subclass comes back as a plain Functional
+        ``keras.Model`` with the same layer graph (its class, ``call``
+        override and ``get_config`` are not kept). Compile it, then fit it with ``callbacks=[UpdatePruning()]``.
 
     Raises:
         PruningArgumentError: bad arguments (the message says which and why).
@@ -143,6 +150,9 @@ def prune(
             "the original model, or strip it first with tfprune.strip_pruning."
         )
         raise errors.PruningArgumentError(msg)
+    _validation.check_finite_weights(model, action="prune")
+    trace = trace_model(model)
+    _check_input_dtypes(model, trace)
     method_obj = methods_lib.get(method, **method_options)
     supported = tuple(g for g in GRANULARITIES if g in method_obj.granularities)
     if granularity not in supported:
@@ -155,7 +165,7 @@ def prune(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         msg = f"Argument `seed` must be an int or None. Received: seed={seed!r}."
         raise errors.PruningArgumentError(msg)
-    exclude = _check_exclude(model, exclude)
+    exclude = _check_exclude(model, exclude, trace)
     budget = None
     if target is not None:
         budget = _budget_argument(target, sparsity, schedule, granularity, allocation, normalize, tolerance, method_obj)
@@ -204,7 +214,39 @@ def prune(
         Pruner(pruned).allocate_budget(method_obj, 1.0)
     elif granularity not in KERNEL_GRANULARITIES:
         _warn_unprunable(graph, per_layer, round_to, method_obj)
+        _check_flops_target(pruned, method_obj, round_to)
     return pruned
+
+
+def _check_flops_target(pruned: keras.Model, method_obj, round_to: int | None) -> None:
+    """Refuse a method's own ``target_flops`` (SPP, fuzzy) below the reachable floor.
+
+    The floor: every scheduled group cut to its default floor (``round_to``
+    channels, or 1), costed by the pruner's :class:`~tfprune.metrics.CostModel`.
+    """
+    target = getattr(method_obj, "target_flops", None)
+    if target is None:
+        return
+    pruner = Pruner(pruned)
+    cost = pruner.cost_model
+    dense = cost.dense("flops")
+    absolute = target if target > 1.0 else target * dense
+    keep = pruner.keep.copy()
+    for group in pruner.active_groups:
+        floor = selection.default_floor(group.num_channels, round_to)
+        keep[np.array(group.units, dtype=np.int64)] = np.arange(group.num_channels) < floor
+    lowest = cost.flops(keep)
+    if absolute < lowest:
+        msg = (
+            f"target_flops={target:g} cannot be met: it asks for {absolute:,.0f} "
+            f"MACs, but even with every prunable channel group cut to "
+            f"{round_to or 1} channel(s) (round_to={round_to}) the model keeps "
+            f"{lowest:,} of its {dense:,} MACs ({lowest / dense:.3g} of the dense "
+            "model: layers that are excluded, pinned or not prunable stay whole). "
+            f"Ask for target_flops >= {lowest / dense:.3g}, or lower round_to, or "
+            "exclude fewer layers."
+        )
+        raise errors.BudgetError(msg, requested=absolute, reachable=(None, lowest, lowest))
 
 
 def one_shot(model: keras.Model) -> keras.Model:
@@ -284,8 +326,12 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
         )
         raise errors.PruningArgumentError(msg)
     sensitivity = None
-    if hasattr(allocation, "curves") and hasattr(allocation, "to_dict"):  # a SensitivityResult
-        sensitivity, allocation = allocation.to_dict(), "sensitivity"
+    if hasattr(allocation, "curves") and hasattr(allocation, "higher_is_better"):  # a SensitivityResult
+        sensitivity = {
+            "curves": {key: [list(point) for point in curve] for key, curve in allocation.curves().items()},
+            "higher_is_better": bool(allocation.higher_is_better),
+        }
+        allocation = "sensitivity"
     elif allocation not in selection.ALLOCATIONS:
         msg = (
             f"Argument `allocation` must be one of {selection.ALLOCATIONS} or a "
@@ -344,9 +390,24 @@ def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[in
         msg = (
             f"Model `{model.name}` has no prunable channel group: every channel "
             "is an input/output of the model, excluded, or coupled to one."
+            + _channels_first_hint(graph)
         )
+        if not graph.groups:
+            msg += _why_nothing_prunable(graph)
         raise errors.PruningArgumentError(msg)
 
+    round_to = base_spec["round_to"]
+    sizes = {g.id: g.num_channels for g in graph.groups if g.id in group_schedules}
+    if round_to and max(sizes.values()) <= round_to:
+        widest = max(sizes, key=sizes.get)
+        msg = (
+            f"Nothing in model `{model.name}` can be pruned with round_to={round_to}: "
+            f"channel counts are kept at multiples of {round_to} (at least {round_to}), "
+            f"and no prunable group has more than {round_to} channels (the widest, "
+            f"`{widest}`, has {sizes[widest]}). Pass round_to=None for exact counts, "
+            f"or a smaller round_to."
+        )
+        raise errors.PruningArgumentError(msg)
     active = np.zeros(graph.num_units, dtype=bool)
     for group in graph.groups:
         if group.id in group_schedules:
@@ -370,6 +431,51 @@ def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[in
             "spec": {**base_spec, "schedules": owned},
         }
     return wrap
+
+
+_ATTENTION_LAYERS = ("MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention")
+
+
+def _why_nothing_prunable(graph: ChannelGraph) -> str:
+    """The usual causes, named with the model's layers (transformers hit all three)."""
+
+    def names(layers):
+        shown = ", ".join(f"`{path}`" for path in layers[:3])
+        return shown + (f" and {len(layers) - 3} more" if len(layers) > 3 else "")
+
+    norms, attention, mixing = [], [], []
+    for path, entry in graph.layers.items():
+        layer = entry.layer
+        while hasattr(layer, "tfprune_wrapped_layer"):
+            layer = layer.tfprune_wrapped_layer
+        if isinstance(layer, (keras.layers.LayerNormalization, keras.layers.UnitNormalization)):
+            norms.append(path)
+        elif isinstance(layer, keras.layers.Layer) and type(layer).__name__ in _ATTENTION_LAYERS:
+            attention.append(path)
+        elif not rules_lib.is_channelwise_activation(getattr(layer, "activation", None)):
+            mixing.append(path)
+    reasons = []
+    if norms:
+        reasons.append(
+            f"channels that feed LayerNormalization over the channel axis ({names(norms)}) "
+            "are kept, since every channel changes the others' normalisation: in a "
+            "transformer the residual stream goes through LayerNormalization, so its "
+            "width cannot shrink"
+        )
+    if attention:
+        reasons.append(
+            f"attention layers ({names(attention)}) are opaque: attention heads are not "
+            "pruned yet, so their input and output channels are kept"
+        )
+    if mixing:
+        reasons.append(
+            f"layers with a channel-mixing or unknown activation ({names(mixing)}) keep "
+            "their channels (use a keras.activations function such as 'gelu' or 'relu' "
+            "for channels to be prunable)"
+        )
+    if not reasons:
+        return ""
+    return " Here: " + "; ".join(reasons) + "."
 
 
 def kernel_prunable(layer: keras.layers.Layer, granularity: str) -> bool:
@@ -428,11 +534,64 @@ def _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec) -
     return wrap
 
 
-def _check_exclude(model: keras.Model, exclude: Iterable[str]) -> set[str]:
+def _channels_first_hint(graph: ChannelGraph) -> str:
+    """Why a model has no group, when its layers are ``channels_first``."""
+    names = [
+        entry.path
+        for entry in graph.layers.values()
+        if getattr(entry.layer, "data_format", None) == "channels_first"
+    ]
+    if not names:
+        return ""
+    return (
+        f" Layers {names[:10]}{' ...' if len(names) > 10 else ''} use "
+        "data_format='channels_first'; tfprune prunes the last (channels_last) "
+        "axis only and keeps every channel of such layers. Build the model "
+        "channels_last (the Keras default: keras.config.set_image_data_format"
+        "('channels_last'), or omit data_format) and transpose the input "
+        "instead, e.g. keras.layers.Permute((2, 3, 1)) for NCHW images."
+    )
+
+
+_CONVS = (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+    keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
+)
+
+
+def _check_input_dtypes(model: keras.Model, trace) -> None:
+    """Refuse a non-float model input that goes straight into a convolution.
+
+    Keras convolutions do not cast integer inputs (Dense, BatchNormalization
+    and Rescaling do), so such a model fails at its first ``fit`` or export
+    with a TensorFlow type error, pruned or not.
+    """
+    for tid, tensor in zip(trace.inputs, model.inputs):  # noqa: B905 (same order; never raise here)
+        dtype = str(tensor.dtype)
+        if "float" in dtype:
+            continue
+        for site in trace.sites:
+            if tid in site.inputs and isinstance(site.layer, _CONVS):
+                msg = (
+                    f"Input `{tensor.name}` of model `{model.name}` has dtype {dtype} "
+                    f"and goes straight into {type(site.layer).__name__} "
+                    f"`{site.path}`, which needs a float input (Keras does not "
+                    "cast integer tensors for convolutions), so the model cannot "
+                    "be trained or exported, pruned or not. Cast the input first, "
+                    "e.g. `x = keras.layers.Rescaling(1 / 255)(inputs)` for uint8 "
+                    "images (it scales and casts to float32), then call the conv "
+                    "on `x`."
+                )
+                raise errors.PruningArgumentError(msg)
+
+
+def _check_exclude(model: keras.Model, exclude: Iterable[str], trace) -> set[str]:
     if isinstance(exclude, str):
         exclude = [exclude]
     exclude = set(exclude)
-    names = {site.layer.name for site in trace_model(model).sites}
+    names = {site.layer.name for site in trace.sites}
     names.update(layer.name for layer in iter_layers(model))
     unknown = sorted(e for e in exclude if e.split("/")[-1] not in names)
     if unknown:

@@ -220,6 +220,7 @@ def test_dataset_input_gives_the_array_result(trained, result):
     assert first.dense == pytest.approx(_accuracy(model, (x[:250], y[:250])), abs=1e-6)
 
 
+@keras.saving.register_keras_serializable(package="test_sensitivity")
 class _NoScores(tfprune.methods.PruningMethod):
     """A method that decides by itself and exposes no per-channel scores."""
 

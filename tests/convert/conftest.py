@@ -11,7 +11,7 @@ import pytest
 import tfprune
 from tfprune.graph import iter_layers
 
-#: slim(m)(x) and strip_pruning(m)(x) agree to RTOL * max|out| (DESIGN.md, promise 4).
+#: slim(m)(x) and strip_pruning(m)(x) agree to RTOL * max|out| (docs/design.md#masked-equals-slim).
 RTOL = 1e-5
 
 
@@ -81,7 +81,7 @@ def prune_and_compare(
 ) -> SlimResult:
     """prune -> masks at step 0 -> strip and slim; assert they all agree.
 
-    Checks (DESIGN.md promise 4): the masked model equals strip_pruning,
+    Checks (docs/design.md#masked-equals-slim): the masked model equals strip_pruning,
     slim equals strip_pruning within RTOL * max|out|, the slim model has
     fewer parameters (``expect_smaller``), and re-applying the plan to the
     original model gives the same slim model.
@@ -109,7 +109,7 @@ def prune_and_compare(
     )
     if expect_smaller:
         assert slimmed.count_params() < model.count_params()
-    # The user's model is never modified in place (promise 7).
+    # The user's model is never modified in place (docs/design.md#errors).
     assert max_diff(model(x, training=False), y_before) == 0.0
     if check_plan:
         plan = tfprune.PrunePlan.from_json(tfprune.make_plan(pruned).to_json())

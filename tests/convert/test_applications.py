@@ -1,6 +1,6 @@
 """keras.applications architectures: prune(0.5) -> masks -> slim == strip.
 
-DESIGN.md promise 4 on real architectures (residual stages, dense
+docs/design.md#masked-equals-slim on real architectures (residual stages, dense
 concatenations, depthwise + squeeze-excite, Rescaling/Normalization inputs,
 Flatten -> Dense heads). Built with ``weights=None`` at the smallest input
 size the architecture accepts, random BatchNorm statistics, batch of 2.
@@ -14,7 +14,6 @@ import keras
 import numpy as np
 import pytest
 
-import tfprune
 from tfprune.graph import iter_layers, rules
 
 ARCHITECTURES = {
@@ -67,29 +66,19 @@ def test_mobilenet_v3_raw_ops(check_slim, randomized):
     assert result.slimmed.count_params() < 0.9 * model.count_params()
 
 
-class LayerScaleRule(rules.ChannelwiseRule):
-    """What a user registers for ConvNeXt's LayerScale (a private Keras layer)."""
-
-    def trace(self, ctx):
-        (layout,) = super().trace(ctx)
-        ctx.weight(ctx.layer.gamma.name, -1, layout, rules.AFFINE)
-        return [layout]
-
-    def slim_config(self, config, num_in, num_out):
-        return {**config, "projection_dim": num_out}
-
-
 @pytest.mark.slow
-def test_convnext_user_rule(registry_snapshot, check_slim, randomized):
-    """Grouped depthwise convs, LayerNorm (pinned stream), raw ``x + y`` adds."""
+def test_convnext_shipped_rule(check_slim, randomized):
+    """Grouped depthwise convs, LayerNorm (pinned stream), raw ``x + y`` adds.
+
+    ConvNeXt's ``LayerScale`` (a private Keras layer) has a shipped rule: no
+    user registration needed.
+    """
     keras.utils.set_random_seed(0)
     model = keras.applications.ConvNeXtTiny(
         weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None
     )
     scales = [layer for layer in iter_layers(model) if type(layer).__name__ == "LayerScale"]
-    with pytest.raises(tfprune.errors.UnsupportedLayerError, match="LayerScale"):
-        tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
-    tfprune.register_rule(type(scales[0]), LayerScaleRule())
+    assert scales and isinstance(rules.find_rule(scales[0]), rules.LayerScaleRule)
     rng = np.random.default_rng(0)
     for layer in scales:  # 1e-6 at init would hide mismatches
         layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape).astype("float32"))

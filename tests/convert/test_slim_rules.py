@@ -1,6 +1,6 @@
 """Every channel rule: prune(0.5) -> masks -> slim(m)(x) == strip_pruning(m)(x).
 
-One tiny model per layer rule (DESIGN.md promise 4: "tested on every layer
+One tiny model per layer rule (docs/design.md#masked-equals-slim: "tested on every layer
 rule"). Every BatchNormalization gets random statistics, gamma and beta, so a
 channel that is not masked after its normalization shows up as a mismatch.
 The comparisons live in ``conftest.prune_and_compare``.

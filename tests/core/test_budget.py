@@ -89,9 +89,18 @@ def test_bad_budget_arguments(resnet, kwargs, match):
         tfprune.prune(resnet, "l1", **kwargs)
 
 
+@keras.saving.register_keras_serializable(package="test_budget")
+class _OwnCounts(tfprune.methods.PruningMethod):
+    """A user method whose selection does not go through the shared allocation."""
+
+    supports_budget = False
+
+
 def test_methods_without_budget_support_refuse_a_target(resnet):
     with pytest.raises(errors.PruningArgumentError, match="does not take a `target`"):
-        tfprune.prune(resnet, "spp", target=0.5)
+        tfprune.prune(resnet, _OwnCounts(), target=0.5)
+    with pytest.raises(errors.PruningArgumentError, match="own `target_flops` or `target`"):
+        tfprune.prune(resnet, "spp", target=0.5, target_flops=0.5)
 
 
 def test_one_shot_refuses_training_only_methods(resnet):

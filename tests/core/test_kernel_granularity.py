@@ -30,7 +30,7 @@ def test_column_masks_have_one_entry_per_im2col_column(residual_cnn):
     for name, mask in masks.items():
         kernel = residual_cnn.get_layer(name).kernel
         assert mask.shape == (*kernel.shape[:-1], 1)
-        # ceil(R * N_g) columns removed (methods-spec 1(a)).
+        # ceil(R * N_g) columns removed (docs/methods/spp.md#target-count).
         assert int((mask == 0).sum()) == int(np.ceil(0.5 * mask.size))
     for wrapper in find_wrappers(pruned):
         assert wrapper.input_mask is None and wrapper.output_mask is None

@@ -183,7 +183,7 @@ def test_max_calibration_samples_limits_the_data(mnist_cnn, tmp_path):
         (None, "needs `representative_data`"),
         (np.zeros((4, 28, 28, 3), "float32"), r"shape \(4, 28, 28, 3\)"),
         (np.full((2, 28, 28, 1), np.nan, "float32"), "NaN"),
-        (np.array(["a", "b"]), "numeric"),
+        (np.array(["a", "b"]), "real numbers"),
         ([], "no samples"),
         ("images.npy", "must hold input samples"),
         (42, "must be a NumPy array"),

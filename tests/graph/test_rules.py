@@ -1,4 +1,4 @@
-"""Channel rules: which slices are coupled into one group (DESIGN.md promise 3).
+"""Channel rules: which slices are coupled into one group (docs/design.md#coupled-channels).
 
 The numerical side (slim == strip on every rule) is in
 tests/convert/test_slim_rules.py; here the *structure* of the groups is

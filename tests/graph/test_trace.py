@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 from keras import layers
 
 import tfprune
+from tfprune import errors
 from tfprune.graph import trace_model
 
 
@@ -43,3 +45,21 @@ def test_pruning_through_a_nested_model_output():
     for got, want in zip(small(xs), strip):
         np.testing.assert_allclose(got, want, atol=1e-5 * float(np.abs(want).max()))
     assert small.count_params() < model.count_params()
+
+
+def test_functional_graph_with_unserialisable_layer_names_the_cause():
+    """Not "a subclassed model": the graph exists, a layer's get_config fails."""
+
+    class BrokenConfig(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+        def get_config(self):
+            return {**super().get_config(), "size": self.size}  # no such attribute
+
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(2)(BrokenConfig()(keras.layers.Dense(8)(inputs)))
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(errors.UnsupportedModelError, match="built with the functional API") as info:
+        trace_model(model)
+    assert "has no attribute 'size'" in str(info.value)

@@ -1,4 +1,4 @@
-"""SPP's increment function and probability update (methods-spec 1(a))."""
+"""SPP's increment function and probability update (docs/methods/spp.md#increment)."""
 
 from __future__ import annotations
 

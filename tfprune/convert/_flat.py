@@ -7,24 +7,27 @@ across sub-model boundaries.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import keras
 
-from tfprune.graph.trace import call_arguments, flatten_outputs, trace_model
+from tfprune.graph.trace import CallSite, call_arguments, flatten_outputs, trace_model
 
 
 def rebuild_flat(
     model: keras.Model,
-    make_layer: Callable[[keras.layers.Layer, str], keras.layers.Layer],
+    make_layer: Callable[[CallSite, str], tuple[keras.layers.Layer, Any]],
     set_weights: Callable[[keras.layers.Layer, keras.layers.Layer], None],
 ) -> keras.Model:
     """Re-create ``model`` as a flat Functional model of new layers.
 
-    ``make_layer(old_layer, new_name)`` returns an unbuilt layer;
-    ``set_weights(old, new)`` fills it once the model is built. Shared layers
-    are created once.
+    ``make_layer(site, new_name)`` returns an unbuilt layer for
+    ``site.layer`` and the recorded arguments to call it with at ``site``
+    (usually ``site.args``; a raw op that indexes channel positions gets new
+    ones); ``set_weights(old, new)`` fills it once the model is built. Shared
+    layers are created once (later calls keep their recorded arguments).
     """
     trace = trace_model(model)
     tensors: dict[Any, Any] = {}
@@ -38,27 +41,43 @@ def rebuild_flat(
     pairs = []
     for site in trace.sites:
         new = created.get(id(site.layer))
+        recorded = site.args
         if new is None:
             name = site.layer.name
             if name in used_names:
                 name = site.path.replace("/", "_")
             used_names.add(name)
-            new = make_layer(site.layer, name)
+            new, recorded = make_layer(site, name)
             created[id(site.layer)] = new
             pairs.append((site.layer, new))
-        args, kwargs = call_arguments(site, tensors)
+        args, kwargs = call_arguments(dataclasses.replace(site, args=recorded), tensors)
         output = new(*args, **kwargs)
         for tid, tensor in zip(site.outputs, flatten_outputs(output), strict=True):
             tensors[tid] = tensor
     outputs = [tensors[t] for t in trace.outputs]
     new_model = keras.Model(
-        inputs if len(inputs) > 1 else inputs[0],
-        outputs if len(outputs) > 1 else outputs[0],
+        _structured(model, "input", inputs), _structured(model, "output", outputs),
         name=model.name,
     )
     for old, new in pairs:
         set_weights(old, new)
     return new_model
+
+
+def _structured(model: keras.Model, attr: str, flat: list[Any]) -> Any:
+    """``flat`` (in ``keras.tree.flatten`` order) in ``model.<attr>``'s structure.
+
+    Named inputs/outputs (a dict, as keras-hub backbones have) keep their
+    keys, so the slim model is called and read like the original; a list or a
+    single tensor is returned as before.
+    """
+    try:
+        structure = getattr(model, attr)
+    except (AttributeError, ValueError):  # e.g. a Sequential built without Input
+        structure = None
+    if isinstance(structure, dict):
+        return keras.tree.pack_sequence_as(structure, flat)
+    return flat if len(flat) > 1 else flat[0]
 
 
 def _input_name(tensor) -> str | None:

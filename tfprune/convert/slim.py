@@ -156,15 +156,21 @@ def slim(model: keras.Model, plan: PrunePlan | None = None) -> keras.Model:
     def kept(layout):
         return None if layout is None else int(graph.keep_mask(slim_keep, layout).sum())
 
-    def make_layer(layer, name):
+    def make_layer(site, name):
+        layer = site.layer
         inner = _unwrap(layer)
         config = dict(inner.get_config())
         config["name"] = name
         entry = entries.get(id(layer))
         rule = find_rule(inner)
+        args = site.args
         if entry is not None and rule is not None:
             config = rule.slim_config(config, kept(entry.input_layout), kept(entry.output_layout))
-        return inner.__class__.from_config(config)
+            if entry.input_layout is not None and not isinstance(inner, keras.layers.Layer):
+                # A raw op (one call site) may index channel positions.
+                input_keep = graph.keep_mask(slim_keep, entry.input_layout) > 0.5
+                config, args = rule.slim_call(config, args, input_keep)
+        return inner.__class__.from_config(config), args
 
     def set_weights(old, new):
         inner = _unwrap(old)

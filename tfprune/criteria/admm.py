@@ -2,7 +2,7 @@
 
 StructADMM constrains each layer's weights to a set ``S_i`` of tensors with
 at most ``k`` non-zero *groups* (filters, input channels, im2col columns or
-single weights; methods-spec.md 4(a)). The ADMM ``Z``-step is the Euclidean
+single weights; docs/methods/admm.md#projection). The ADMM ``Z``-step is the Euclidean
 projection onto ``S_i``,
 
 .. math:: Z = \\Pi_{S}(V) = \\arg\\min_{Z \\in S} \\|Z - V\\|_F ,

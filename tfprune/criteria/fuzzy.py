@@ -4,9 +4,9 @@ Zhao, Li, Shang, "Fuzzy Pruning for Compression of Convolutional Neural
 Networks", FUZZ-IEEE 2019, DOI 10.1109/FUZZ-IEEE.2019.8858894, give every
 filter two fuzzy memberships, *importance* ``mu_I`` and *non-importance*
 ``mu_U``, and prune the filters selected by an alpha-cut. Only the abstract
-of that paper could be read (research/methods-spec.md, Section 3): **the
-exact membership functions, their breakpoints and the alpha values are not
-known**. What is here is the reconstruction the spec proposes:
+of that paper could be read (docs/methods/fuzzy.md#what-is-reconstructed):
+**the exact membership functions, their breakpoints and the alpha values
+are not known**. What is here is tfprune's reconstruction:
 
 * linear ramps (the shape a citing paper, Yun et al. 2023, attributes to
   Zhao et al.)::
@@ -24,7 +24,8 @@ known**. What is here is the reconstruction the spec proposes:
 
 Every membership is an independent object: ``mu_U`` is *not* defined as
 ``1 - mu_I``, so the two functions can have different shapes and
-breakpoints (the spec's reading of "two membership functions").
+breakpoints (our reading of "two membership functions";
+docs/methods/fuzzy.md#choice-independent).
 
 Breakpoints are either fixed score values or, with ``quantiles=True``,
 quantile levels in ``[0, 1]`` turned into score values on the scores the

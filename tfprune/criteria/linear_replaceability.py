@@ -16,10 +16,11 @@ changes the output by ``Q[:, i*] (eps_i* * x)`` only.
 All ``C`` leave-one-out regressions come from one inverse of the Gram matrix
 ``G = F F^T`` (rows of ``F`` = filters): with ``B = G^{-1}``,
 ``||eps_i||^2 = 1 / B_ii`` and ``lambda^(i)_j = -B_ij / B_ii`` (the standard
-leave-one-out identity of the partitioned inverse; methods-spec.md 2(g)7).
+leave-one-out identity of the partitioned inverse;
+docs/methods/lrf.md#leave-one-out).
 This replaces ``C`` separate solves of the authors' code.
 
-Ambiguity (methods-spec.md 2(g)1): ``G`` is singular when there are more
+Ambiguity (docs/methods/lrf.md#singular-gram): ``G`` is singular when there are more
 filters than weights per filter or filters are collinear; the authors call
 ``.inverse()``. Here, when the smallest eigenvalue of ``G`` is below
 ``1e-10`` times its largest, ``G + delta I`` with ``delta = 1e-6 trace(G)/C``

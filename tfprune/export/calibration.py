@@ -76,6 +76,16 @@ def calibration_samples(
             "Argument `representative_data` must hold input samples. "
             f"Received a {type(representative_data).__name__}. " + _HOW
         )
+    for name, dtype in zip(input_names, input_dtypes, strict=True):
+        if not _numeric_dtype(dtype):
+            raise errors.PruningArgumentError(
+                f"quantize='int8' needs numeric model inputs, but input {name!r} "
+                f"has dtype {dtype}: calibration cannot feed it. Export the "
+                "model without quantize='int8' (quantize='dynamic' also makes "
+                "the weights int8), or move the non-numeric preprocessing "
+                "(e.g. StringLookup) out of the model into the input pipeline "
+                "and export the numeric part."
+            )
     elements = _elements(representative_data)
     samples: list[dict[str, np.ndarray]] = []
     for index, element in enumerate(elements):
@@ -186,6 +196,16 @@ def _split_element(
     ]
 
 
+def _numeric_dtype(dtype: str) -> bool:
+    if "float" in dtype:  # also bfloat16, which NumPy does not know
+        return True
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:  # e.g. "string"
+        return False
+    return kind in "biuf"
+
+
 def _strip_labels(element: Any, num_inputs: int) -> Any:
     """``(x, y)`` / ``(x, y, w)`` -> ``x`` (the Keras ``fit`` convention).
 
@@ -216,12 +236,13 @@ def _as_batch(
             f"Input {name!r} of element {index} of `representative_data` "
             f"cannot be converted to an array: {exc}"
         ) from exc
-    if array.dtype == object or not (
+    if array.dtype == object or np.issubdtype(array.dtype, np.complexfloating) or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
     ):
         raise errors.PruningArgumentError(
             f"Input {name!r} of element {index} of `representative_data` must "
-            f"be numeric. Received dtype {array.dtype}."
+            f"be real numbers (the model input is {dtype}). Received dtype "
+            f"{array.dtype}. " + _HOW
         )
     feature = tuple(shape[1:])
     if array.ndim == len(feature):  # A single example without batch axis.
@@ -239,10 +260,22 @@ def _as_batch(
             "example without the batch axis). Pass preprocessed model inputs "
             "(the same scaling as in training), not raw files or labels."
         )
-    array = array.astype(dtype, copy=False)
-    if not np.all(np.isfinite(array)):
+    target = np.dtype(dtype)
+    if np.issubdtype(target, np.integer) and array.dtype != target:
+        info = np.iinfo(target)
+        if not np.all(array == np.round(array)) or array.min() < info.min or array.max() > info.max:
+            raise errors.PruningArgumentError(
+                f"Input {name!r} of the model is {dtype} (e.g. token ids), but "
+                f"element {index} of `representative_data` holds {array.dtype} "
+                f"values in [{array.min()}, {array.max()}] that are not whole "
+                f"numbers in [{info.min}, {info.max}]. Pass the integer inputs "
+                "the model takes, not scaled or normalized values."
+            )
+    array = array.astype(target, copy=False)
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise errors.PruningArgumentError(
             f"Input {name!r} of element {index} of `representative_data` "
-            "contains NaN or infinite values; calibration needs finite inputs."
+            "contains NaN or infinite values; calibration needs finite inputs. "
+            "Drop or fix those samples."
         )
     return array

@@ -418,8 +418,17 @@ def _read_model_bytes(path: object) -> bytes:
     if len(buf) < 8 or not schema.Model.ModelBufferHasIdentifier(buf, 0):
         raise errors.PruningArgumentError(
             f"{str(resolved)!r} is not a TFLite flatbuffer (missing the "
-            "'TFL3' file identifier)."
+            "'TFL3' file identifier). Pass a file written by "
+            "tfprune.export.export_tflite (or tf.lite.TFLiteConverter)."
         )
+    try:  # Walks every table: a cut-short file fails here, not mid-report.
+        schema.ModelT.InitFromPackedBuf(buf, 0)
+    except Exception as exc:
+        raise errors.PruningArgumentError(
+            f"{str(resolved)!r} is not a valid TFLite file: it is truncated or "
+            f"corrupt ({len(buf)} bytes; {type(exc).__name__}: {exc}). Export "
+            "it again with tfprune.export.export_tflite, or copy it again."
+        ) from exc
     return buf
 
 

@@ -1,7 +1,8 @@
 """The JSON sidecar an app needs beside a ``.tflite`` file.
 
 ``export_tflite(model, "m.tflite", labels=[...], normalization={...})`` writes
-``m.json`` next to ``m.tflite`` (both atomically)::
+``m.json`` next to ``m.tflite`` (both atomically, together: if either write
+fails, neither file changes)::
 
     {
       "format": "tfprune.TFLiteSidecar/1",
@@ -45,7 +46,6 @@ from typing import Any
 import numpy as np
 
 from tfprune import errors
-from tfprune.export._atomic import atomic_write
 
 __all__ = ["SIDECAR_FORMAT", "sidecar_path"]
 
@@ -171,10 +171,10 @@ def build_sidecar(
     }
 
 
-def write_sidecar(path: pathlib.Path, content: Mapping[str, Any]) -> None:
-    """Write the sidecar JSON atomically."""
+def sidecar_bytes(content: Mapping[str, Any]) -> bytes:
+    """The sidecar file's content (UTF-8 JSON)."""
     text = json.dumps(content, indent=2, default=_json_default) + "\n"
-    atomic_write(path, text.encode("utf-8"))
+    return text.encode("utf-8")
 
 
 def _json_default(value: Any) -> Any:

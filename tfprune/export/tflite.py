@@ -53,7 +53,7 @@ import keras
 
 from tfprune import _validation, errors
 from tfprune.export import sidecar as sidecar_lib
-from tfprune.export._atomic import atomic_write
+from tfprune.export._atomic import atomic_write_files
 from tfprune.export.calibration import calibration_samples
 
 __all__ = ["QUANTIZE_MODES", "export_tflite"]
@@ -155,6 +155,9 @@ def export_tflite(
         ExportError: If the model cannot be saved or converted, e.g. because
             it uses an op that has no TFLite builtin kernel (the message
             names the op and the layer).
+        WriteError: If the file (or its sidecar) cannot be written, e.g. on
+            a full disk; nothing is left behind and existing files are
+            unchanged.
     """
     import tensorflow as tf
 
@@ -256,9 +259,8 @@ def export_tflite(
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise errors.ExportError(
-            f"Cannot create the directory {str(dest.parent)!r} for the "
-            f"TFLite file: {exc}"
+        raise errors.write_error(
+            f"{str(dest)!r} (cannot create its directory {str(dest.parent)!r})", dest, exc
         ) from exc
     sidecar = None
     if labels is not None or normalization is not None:
@@ -269,9 +271,10 @@ def export_tflite(
             labels=labels,
             normalization=normalization,
         )
-    atomic_write(dest, flatbuffer)
+    files = [(dest, flatbuffer)]
     if sidecar is not None:
-        sidecar_lib.write_sidecar(sidecar_lib.sidecar_path(dest), sidecar)
+        files.append((sidecar_lib.sidecar_path(dest), sidecar_lib.sidecar_bytes(sidecar)))
+    atomic_write_files(files)  # both or neither
     return dest
 
 

@@ -14,6 +14,9 @@ from tfprune.graph.rules import (
 )
 from tfprune.graph.trace import iter_layers, trace_model
 
+# Registers rules for more raw keras.ops (keras.ops.pad).
+from tfprune.graph import op_rules  # noqa: E402,F401  isort: skip
+
 __all__ = [
     "ChannelGraph",
     "ChannelGroup",

@@ -83,7 +83,7 @@ class RuleContext:
         """Channel count of output ``index`` (from the traced shapes)."""
         shape = self._builder.shapes.get(self.site.outputs[index])
         if shape is None:
-            shape = _compute_output_shape(self.layer, self.input_shapes, index)
+            shape = _compute_output_shape(self.layer, self.path, self.input_shapes, index)
         return int(shape[-1])
 
     def new_space(self, size: int, key: str = "out") -> np.ndarray:
@@ -113,12 +113,43 @@ class RuleContext:
         self._builder.record_slice(self, name, axis, layout, role, optional)
 
 
-def _compute_output_shape(layer, input_shapes, index):
+def _compute_output_shape(layer, path, input_shapes, index):
+    """Shape of output ``index`` of ``layer``, for outputs the trace has no shape of.
+
+    Asks ``compute_output_shape``, else lets Keras run ``call`` symbolically;
+    a layer whose output shape Keras cannot infer is refused with a clear
+    error (instead of Keras' own).
+    """
     shapes = input_shapes[0] if len(input_shapes) == 1 else input_shapes
-    shape = layer.compute_output_shape(shapes)
-    if isinstance(shape, list) and shape and isinstance(shape[0], (tuple, list)):
-        shape = shape[index]
-    return tuple(shape)
+    try:
+        try:
+            structure = layer.compute_output_shape(shapes)
+        except NotImplementedError:
+            specs = layer.compute_output_spec(
+                *[keras.KerasTensor(tuple(s)) for s in input_shapes]
+            )
+            structure = [tuple(t.shape) for t in keras.tree.flatten(specs)]
+        return _flatten_shapes(structure)[index]
+    except Exception as error:
+        cls = type(layer).__name__
+        msg = (
+            f"Cannot infer the output shape of layer `{path}` ({cls}): {error}. "
+            f"Implement `{cls}.compute_output_shape`, or exclude the layer: "
+            f"`tfprune.prune(model, ..., exclude=[{layer.name!r}])`, or register "
+            "a rule for it with `tfprune.graph.register_rule`."
+        )
+        raise errors.UnsupportedLayerError(msg) from error
+
+
+def _flatten_shapes(structure) -> list[tuple]:
+    """Shapes of a (possibly nested) ``compute_output_shape`` result, in order."""
+    if isinstance(structure, dict):
+        return [s for key in sorted(structure) for s in _flatten_shapes(structure[key])]
+    if isinstance(structure, (tuple, list)) and all(d is None or isinstance(d, int) for d in structure):
+        return [tuple(structure)]
+    if isinstance(structure, (tuple, list)):
+        return [s for item in structure for s in _flatten_shapes(item)]
+    return [tuple(structure)]
 
 
 class _Builder:
@@ -185,6 +216,10 @@ class _Builder:
             ctx = RuleContext(self, site, input_layouts)
             rule = rules_lib.find_rule(site.layer)
             excluded = ctx.layer.name in exclude or site.path in exclude
+            if rule is not None and _composite_subclass(ctx.layer):
+                if not excluded:
+                    raise _composite_subclass_error(site.path, ctx.layer)
+                rule = None  # excluded: opaque, every channel kept
             if rule is None:
                 if not excluded:
                     raise _unknown_layer_error(site)
@@ -222,6 +257,53 @@ class _Builder:
         return old
 
 
+def _sublayer_weights(layer) -> list[str]:
+    """Paths of weights ``layer`` holds through sub-layers of its own."""
+    prefix = f"{getattr(layer, 'path', layer.name)}/"
+    names = [w.name for w in layer.weights]
+    nested = [
+        w.path for w in layer.weights
+        if w.path.startswith(prefix) and "/" in w.path[len(prefix):]
+    ]
+    if not nested and len(set(names)) != len(names):  # paths without the layer's scope
+        nested = [w.path for w in layer.weights]
+    return nested
+
+
+def _composite_subclass(layer) -> bool:
+    """A user subclass of a ruled Keras layer that adds sub-layers.
+
+    E.g. a re-parameterisable conv: ``class RepConv(keras.layers.Conv2D)``
+    with an extra branch used at training time. The inherited rule (Conv2D's)
+    only knows the base class's weights and would slice the wrong ones.
+    """
+    if not isinstance(layer, keras.layers.Layer):
+        return False
+    base = rules_lib.matched_class(layer)
+    if base is None or base is type(layer) or type(layer).__module__.startswith("keras."):
+        return False
+    return bool(_sublayer_weights(layer))
+
+
+def _composite_subclass_error(path, layer) -> errors.UnsupportedLayerError:
+    cls = type(layer)
+    base = rules_lib.matched_class(layer)
+    nested = _sublayer_weights(layer)
+    msg = (
+        f"Layer `{path}` ({cls.__module__}.{cls.__name__}) subclasses "
+        f"{base.__name__}, whose channel rule only knows {base.__name__}'s own "
+        f"weights, but it also holds sub-layers (weights {nested[:4]}), e.g. "
+        "the training-time branch of a re-parameterisable conv; pruning it "
+        "with that rule would slice the wrong weights. Exclude it (its "
+        f"channels are then kept): `tfprune.prune(model, ..., exclude=[{layer.name!r}])`, "
+        f"or register a rule for {cls.__name__} that records every weight "
+        f"(`tfprune.graph.register_rule({cls.__name__}, rule)`, see "
+        "tfprune.graph.rules), or fuse the branches first so it is a plain "
+        f"{base.__name__}."
+    )
+    return errors.UnsupportedLayerError(msg)
+
+
 def _unknown_layer_error(site) -> errors.UnsupportedLayerError:
     cls = type(site.layer)
     if not isinstance(site.layer, keras.layers.Layer):
@@ -237,6 +319,31 @@ def _unknown_layer_error(site) -> errors.UnsupportedLayerError:
             "(see tfprune.graph.rules for the other rules)."
         )
         return errors.UnsupportedLayerError(msg)
+    if len(site.outputs) > 1:
+        msg = (
+            f"Layer `{site.path}` of type {cls.__module__}.{cls.__name__} returns "
+            f"{len(site.outputs)} tensors and has no tfprune channel rule, so "
+            "tfprune cannot tell how it maps channels. Exclude it (its input "
+            "and output channels are then kept): `tfprune.prune(model, ..., "
+            f"exclude=[{site.layer.name!r}])`, or register a rule that returns "
+            "one channel layout per output tensor (see tfprune.graph.rules)."
+        )
+        return errors.UnsupportedLayerError(msg)
+    inner = _inner_layer_names(site.layer)
+    if inner:
+        shown = ", ".join(f"`{n}`" for n in inner[:4]) + (", ..." if len(inner) > 4 else "")
+        msg = (
+            f"Layer `{site.path}` of type {cls.__module__}.{cls.__name__} has no "
+            "tfprune channel rule, and it is a composite layer: its weights "
+            f"belong to {len(inner)} inner layers ({shown}) that tfprune cannot "
+            "see inside. Exclude it (its input and output channels are then "
+            "kept): `tfprune.prune(model, ..., "
+            f"exclude=[{site.layer.name!r}])`, or build the block with the "
+            "functional API (a Functional sub-model) so its inner layers are "
+            "traced. A PassThroughRule would be wrong here: it would not slice "
+            "the inner weights."
+        )
+        return errors.UnsupportedLayerError(msg)
     msg = (
         f"Layer `{site.path}` of type {cls.__module__}.{cls.__name__} has no "
         "tfprune channel rule, so tfprune cannot tell how it maps channels. "
@@ -247,6 +354,16 @@ def _unknown_layer_error(site) -> errors.UnsupportedLayerError:
         "element-wise layer (see tfprune.graph.rules for the others)."
     )
     return errors.UnsupportedLayerError(msg)
+
+
+def _inner_layer_names(layer: keras.layers.Layer) -> list[str]:
+    """Inner layers owning weights of ``layer`` (from paths ``outer/inner/var``)."""
+    names: list[str] = []
+    for weight in layer.weights:
+        parts = weight.path.split("/")
+        if len(parts) > 2 and parts[-2] not in names:
+            names.append(parts[-2])
+    return names
 
 
 class ChannelGraph:

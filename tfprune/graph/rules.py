@@ -52,6 +52,20 @@ class LayerRule:
         del num_in, num_out
         return config
 
+    def slim_call(
+        self, config: dict[str, Any], args: Any, input_keep: np.ndarray
+    ) -> tuple[dict[str, Any], Any]:
+        """Config and recorded call ``args`` of a raw op in the slim model.
+
+        For ops that index channel *positions* (``x[..., a:b]``,
+        ``keras.ops.split``): ``input_keep`` flags the positions of the first
+        input's channels that the slim model keeps. ``args`` is the call's
+        recorded argument structure (tensors serialised, constants restored).
+        Default: unchanged.
+        """
+        del input_keep
+        return config, args
+
 
 def _channels_last(layer: keras.layers.Layer) -> bool:
     data_format = getattr(layer, "data_format", "channels_last")
@@ -63,6 +77,53 @@ def _opaque(ctx: RuleContext) -> list[Layout]:
     for layout in ctx.input_layouts:
         ctx.pin(layout)
     return [ctx.pinned_space(ctx.output_channels(k)) for k in range(ctx.num_outputs)]
+
+
+# Activations of ``keras.activations`` that act on each channel alone. Any
+# other activation (softmax, log_softmax, sparsemax, glu, or a user's callable,
+# whose behaviour tfprune cannot know) is treated as mixing channels.
+_CHANNELWISE_ACTIVATIONS = (
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu",
+    "silu", "swish", "hard_silu", "hard_swish", "sigmoid", "hard_sigmoid",
+    "log_sigmoid", "sparse_sigmoid", "tanh", "hard_tanh", "tanh_shrink",
+    "softplus", "softsign", "sparse_plus", "squareplus", "mish", "exponential",
+    "hard_shrink", "soft_shrink", "threshold",
+)
+_channelwise_ids: set[int] = set()
+
+
+def is_channelwise_activation(activation: Any) -> bool:
+    """Whether ``activation`` (a layer's ``activation`` attribute) acts per channel.
+
+    Only the functions of ``keras.activations`` named in
+    ``_CHANNELWISE_ACTIVATIONS`` (compared by identity, so a user function
+    called ``relu`` does not count) and ``None`` are; anything else is assumed
+    to mix channels.
+    """
+    if activation is None:
+        return True
+    if not _channelwise_ids:
+        for name in _CHANNELWISE_ACTIVATIONS:
+            try:
+                _channelwise_ids.add(id(keras.activations.get(name)))
+            except ValueError:  # not in this Keras version
+                continue
+    return id(activation) in _channelwise_ids
+
+
+def _activated(ctx: RuleContext, layout: Layout) -> list[Layout]:
+    """The output layouts of a layer whose ``activation`` follows ``layout``.
+
+    A channel-mixing activation (softmax over the channels, a user's
+    callable) makes every output depend on every channel: the channels are
+    pinned, and an activation that changes the width (glu) gets a fresh
+    pinned layout.
+    """
+    if is_channelwise_activation(getattr(ctx.layer, "activation", None)):
+        return [layout]
+    ctx.pin(layout)
+    width = ctx.output_channels()
+    return [layout if width == len(layout) else ctx.pinned_space(width)]
 
 
 class PassThroughRule(LayerRule):
@@ -128,7 +189,7 @@ class ConvRule(LayerRule):
             return _opaque(ctx)
         ctx.weight("kernel", -1, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
     def slim_config(self, config, num_in, num_out):
         groups = config.get("groups", 1) or 1
@@ -150,7 +211,7 @@ class ConvTransposeRule(ConvRule):
         ctx.weight("kernel", -1, ctx.input_layouts[0], INPUT)
         ctx.weight("kernel", -2, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
 
 class DepthwiseRule(LayerRule):
@@ -168,7 +229,7 @@ class DepthwiseRule(LayerRule):
         ctx.weight("kernel", -2, layout, FILTER)
         out = np.repeat(layout, layer.depth_multiplier)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
 
 class SeparableRule(ConvRule):
@@ -184,7 +245,7 @@ class SeparableRule(ConvRule):
         ctx.weight("pointwise_kernel", -2, np.repeat(layout, layer.depth_multiplier), INPUT)
         ctx.weight("pointwise_kernel", -1, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
 
 class DenseRule(LayerRule):
@@ -195,7 +256,7 @@ class DenseRule(LayerRule):
         ctx.weight("kernel", 0, ctx.input_layouts[0], INPUT)
         ctx.weight("kernel", 1, out, FILTER)
         ctx.weight("bias", 0, out, BIAS, optional=True)
-        return [out]
+        return _activated(ctx, out)
 
     def slim_config(self, config, num_in, num_out):
         return {**config, "units": num_out}
@@ -291,19 +352,15 @@ class SoftmaxRule(LayerRule):
         return [layout]
 
 
-_CHANNEL_MIXING_ACTIVATIONS = ("softmax", "log_softmax")
-
-
 class ActivationRule(LayerRule):
-    """``keras.layers.Activation``: element-wise unless it is a softmax."""
+    """``keras.layers.Activation``: pass-through for a channel-wise activation.
+
+    Softmax, other channel-mixing activations and unknown callables pin the
+    channels (see :func:`is_channelwise_activation`).
+    """
 
     def trace(self, ctx):
-        activation = ctx.layer.get_config().get("activation")
-        name = activation if isinstance(activation, str) else str(activation)
-        layout = ctx.input_layouts[0]
-        if name in _CHANNEL_MIXING_ACTIVATIONS:
-            ctx.pin(layout)
-        return [layout]
+        return _activated(ctx, ctx.input_layouts[0])
 
 
 class MergeRule(LayerRule):
@@ -477,6 +534,127 @@ _ELEMENTWISE_OPS = (
     "HardTanh", "TanhShrink", "Squareplus", "SparsePlus", "SparseSigmoid",
     "HardShrink", "SoftShrink", "Threshold",
 )
+def _kept_before(input_keep: np.ndarray, position: int) -> int:
+    """Slim position of original channel position ``position``."""
+    return int(np.count_nonzero(input_keep[:position]))
+
+
+class GetItemRule(LayerRule):
+    """``x[key]`` on a symbolic tensor (keras' ``GetItem`` op).
+
+    A key that leaves the channel axis whole (``x[:, 1:]``, ``x[:, 0]``)
+    passes the channels through; a contiguous slice of the channel axis
+    (``x[..., :k]``, ``x[..., a:b]``, as Ghost modules do) keeps that sub-range
+    of the input layout, and ``slim`` moves its bounds to the kept channels.
+    Anything else on the channel axis (an index, a step, a tensor) is pinned.
+    """
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        key = _expanded_key(ctx.site.args)
+        if len(ctx.input_layouts) != 1 or key is None:
+            return _opaque(ctx)
+        start, stop, step = key[_last_axis(key)].indices(len(layout))
+        if step != 1:
+            return _opaque(ctx)
+        return [layout[start:stop]]
+
+    def slim_call(self, config, args, input_keep):
+        key = _expanded_key(args)
+        if key is None or input_keep.all():
+            return config, args
+        index = _last_axis(key)
+        start, stop, _ = key[index].indices(len(input_keep))
+        key[index] = slice(_kept_before(input_keep, start), _kept_before(input_keep, stop))
+        return config, [args[0], tuple(key), *args[2:]]
+
+
+def _expanded_key(args: Any) -> list[Any] | None:
+    """The key of a ``GetItem`` call with one explicit entry per input axis.
+
+    ``Ellipsis`` is expanded and missing trailing axes become ``slice(None)``;
+    ``None`` (new axes) entries stay. Returns None unless the last input axis
+    is indexed by a slice and stays the last axis of the result (no new axis
+    after it), or for a key that is not plain ints, slices and ``None``.
+    ``args`` is the recorded ``(tensor, key)`` of the call; the tensor's
+    recorded shape gives the rank.
+    """
+    from tfprune.graph.trace import deserialize_constants
+
+    rank = _recorded_rank(args)
+    if rank is None or len(args) != 2:
+        return None
+    key = deserialize_constants(args[1])
+    entries = list(key) if isinstance(key, (list, tuple)) else [key]
+    allowed = (slice, int, type(Ellipsis), type(None))
+    if any(isinstance(e, bool) or not isinstance(e, allowed) for e in entries):
+        return None
+    consuming = sum(1 for e in entries if e is not None and e is not Ellipsis)
+    ellipses = [i for i, e in enumerate(entries) if e is Ellipsis]
+    if len(ellipses) > 1 or consuming > rank:
+        return None
+    fill = [slice(None)] * (rank - consuming)
+    if ellipses:
+        entries = entries[: ellipses[0]] + fill + entries[ellipses[0] + 1 :]
+    else:
+        entries = entries + fill
+    last = _last_axis(entries)
+    if last is None or not isinstance(entries[last], slice) or None in entries[last + 1 :]:
+        return None
+    return entries
+
+
+def _recorded_rank(args: Any) -> int | None:
+    """Rank of the first recorded argument of a call, if it is a tensor."""
+    if not isinstance(args, (list, tuple)) or not args or not isinstance(args[0], dict):
+        return None
+    shape = args[0].get("config", {}).get("shape")
+    if args[0].get("class_name") != "__keras_tensor__" or shape is None:
+        return None
+    return len(shape)
+
+
+def _last_axis(entries: list[Any]) -> int | None:
+    """Position of the key entry that indexes the last input axis."""
+    for position in range(len(entries) - 1, -1, -1):
+        if entries[position] is not None:
+            return position
+    return None
+
+
+class SplitRule(LayerRule):
+    """``keras.ops.split``: along the channels, each output is a sub-range.
+
+    The sections are contiguous ranges of the input layout; ``slim`` moves the
+    split points to the kept channels. Along another axis every output has
+    the input's channels.
+    """
+
+    def trace(self, ctx):
+        layout = ctx.input_layouts[0]
+        rank = len(ctx.input_shapes[0])
+        if ctx.layer.axis % rank != rank - 1:
+            return [layout] * ctx.num_outputs
+        bounds = _split_bounds(ctx.layer.indices_or_sections, len(layout))
+        return [layout[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def slim_call(self, config, args, input_keep):
+        rank = _recorded_rank(args)
+        if input_keep.all() or rank is None or config["axis"] % rank != rank - 1:
+            return config, args
+        bounds = _split_bounds(config["indices_or_sections"], len(input_keep))
+        indices = [_kept_before(input_keep, b) for b in bounds[1:-1]]
+        return {**config, "indices_or_sections": indices}, args
+
+
+def _split_bounds(indices_or_sections: Any, size: int) -> list[int]:
+    """``[0, *split points, size]`` of ``split(x, indices_or_sections)``."""
+    if isinstance(indices_or_sections, int):
+        step = size // indices_or_sections
+        return [k * step for k in range(indices_or_sections)] + [size]
+    return [0, *(int(i) for i in indices_or_sections), size]
+
+
 class DivideOpRule(ElementwiseOpRule):
     """``x / y``: element-wise when the divisor is a constant.
 
@@ -506,6 +684,50 @@ _OP_RULES: dict[str, LayerRule] = {
     "TrueDivide": DivideOpRule(),
     "Softmax": SoftmaxRule(),
     "LogSoftmax": SoftmaxRule(),
+    "GetItem": GetItemRule(),
+    "Split": SplitRule(),
+}
+
+
+class LayerScaleRule(ChannelwiseRule):
+    """ConvNeXt's ``LayerScale``: ``x * gamma`` with ``gamma`` of shape ``(C,)``.
+
+    Channel-wise (Touvron et al. 2021, "Going deeper with image transformers",
+    Sec. 3); its config holds the channel count (``projection_dim``).
+    """
+
+    def trace(self, ctx):
+        (layout,) = super().trace(ctx)
+        # The weight is created without a name: refer to it by object.
+        ctx.weight(ctx.layer.gamma.name, -1, layout, AFFINE)
+        return [layout]
+
+    def slim_config(self, config, num_in, num_out):
+        return {**config, "projection_dim": num_out}
+
+
+class ScaledAddRule(MergeRule):
+    """InceptionResNetV2's ``CustomScaleLayer``: ``inputs[0] + inputs[1] * scale``.
+
+    An element-wise merge like ``Add`` when ``scale`` is a scalar; a
+    per-channel constant would have to be sliced, so it is pinned instead.
+    """
+
+    def trace(self, ctx):
+        if np.size(getattr(ctx.layer, "scale", 1.0)) != 1:
+            return _opaque(ctx)
+        return super().trace(ctx)
+
+
+# keras.applications defines these layers in its private modules
+# (keras.src.applications.convnext / .inception_resnet_v2) and exports them
+# nowhere public, so tfprune cannot import them (house rule: public API only).
+# They are matched by class name *and* defining module instead: a user class
+# with the same name elsewhere does not match.
+_APPLICATION_MODULE = "keras.src.applications."
+_APPLICATION_RULES: dict[str, LayerRule] = {
+    "LayerScale": LayerScaleRule(),
+    "CustomScaleLayer": ScaledAddRule(),
 }
 
 
@@ -536,7 +758,9 @@ def find_rule(layer: keras.layers.Layer | keras.Operation) -> LayerRule | None:
     """Return the rule for ``layer`` (most specific class first), or None.
 
     Raw Keras ops (``x + y``, ``keras.ops.relu(x)`` in a Functional model)
-    that have no registered rule get the built-in rule of their op, if any.
+    that have no registered rule get the built-in rule of their op, if any;
+    so do the private layers of ``keras.applications`` (ConvNeXt's
+    ``LayerScale``, InceptionResNetV2's ``CustomScaleLayer``).
     """
     for cls in type(layer).__mro__:
         rule = _REGISTRY.get(cls)
@@ -545,6 +769,16 @@ def find_rule(layer: keras.layers.Layer | keras.Operation) -> LayerRule | None:
     cls = type(layer)
     if not isinstance(layer, keras.layers.Layer) and cls.__module__.startswith("keras."):
         return _OP_RULES.get(cls.__name__)
+    if cls.__module__.startswith(_APPLICATION_MODULE):
+        return _APPLICATION_RULES.get(cls.__name__)
+    return None
+
+
+def matched_class(layer: keras.layers.Layer | keras.Operation) -> type | None:
+    """The class of ``layer``'s MRO whose registered rule :func:`find_rule` uses."""
+    for cls in type(layer).__mro__:
+        if cls in _REGISTRY:
+            return cls
     return None
 
 
@@ -598,6 +832,13 @@ def _register_builtin_rules() -> None:
     register_rule(layers.Reshape, ReshapeRule())
     register_rule(layers.Permute, PermuteRule())
     register_rule(layers.Normalization, NormalizationRule())
+    # Attention heads are not pruned yet: attention layers keep their input
+    # and output channels (a transformer's MLP hidden layers stay prunable).
+    pin = PinRule()
+    for name in ("MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention"):
+        cls = getattr(layers, name, None)
+        if cls is not None:
+            register_rule(cls, pin)
     register_rule(layers.Rescaling, RescalingRule())
 
 

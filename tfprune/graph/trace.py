@@ -61,15 +61,53 @@ def _kind(model: keras.Model) -> str | None:
 
 
 def _functional_config(model: keras.Model) -> dict[str, Any] | None:
-    """``model.get_config()`` if it describes a layer graph, else None.
+    """The layer-graph config of ``model``, or None if it has no layer graph.
+
+    Usually ``model.get_config()``. A *functional subclass* (a class that
+    subclasses ``keras.Model`` and calls ``super().__init__(inputs=...,
+    outputs=...)``, like keras-hub backbones) often overrides ``get_config``
+    to return its constructor arguments instead; its graph is then read from
+    a plain ``keras.Model(model.input, model.output)`` over the same layers
+    (the public way to view a functional graph; the model is not modified).
 
     ``get_config`` of a large Functional model is slow (about 1 s for
     DenseNet121), so callers keep the result instead of asking twice.
     """
     config = _safe_config(model)
-    if isinstance(config, dict) and "layers" in config and "input_layers" in config:
+    if _is_graph_config(config):
         return config
-    return None
+    view = functional_view(model)
+    if view is None:
+        return None
+    config = _safe_config(view)
+    return config if _is_graph_config(config) else None
+
+
+def _is_graph_config(config: Any) -> bool:
+    return isinstance(config, dict) and "layers" in config and "input_layers" in config
+
+
+def functional_view(model: keras.Model) -> keras.Model | None:
+    """A plain Functional model over the layer graph of ``model``, or None.
+
+    A new ``keras.Model`` built from the symbolic ``input``/``output`` of a
+    Functional model or functional subclass (see :func:`_functional_config`);
+    it shares the layers and weights of ``model``. None for Sequential and truly subclassed models (no symbolic graph).
+    """
+    if isinstance(model, keras.Sequential) or not isinstance(model, keras.Model):
+        return None
+    try:
+        # ``inputs``/``outputs`` exist only on functional models; ``input``
+        # (structured like the constructor's argument) exists on any layer
+        # that was called, so it cannot tell the two apart.
+        model.inputs, model.outputs  # noqa: B018
+        inputs, outputs = model.input, model.output
+    except (AttributeError, ValueError):  # subclassed: no symbolic graph
+        return None
+    try:
+        return keras.Model(inputs, outputs, name=model.name)
+    except Exception:  # not a symbolic graph after all
+        return None
 
 
 def _safe_config(model: keras.Model) -> Any:
@@ -135,10 +173,13 @@ def _trace_model(model: keras.Model) -> Trace:
         "functional" if config is not None else None
     )
     if kind is None:
+        _raise_if_unserialisable(model)
         msg = (
             f"Model `{model.name}` ({type(model).__name__}) is a subclassed "
             "model: its layer graph cannot be traced. tfprune supports "
-            "Functional and Sequential models. Rebuild it with the functional "
+            "Functional and Sequential models, and keras.Model subclasses "
+            "that build themselves with the functional API "
+            "(`super().__init__(inputs=..., outputs=...)`). Rebuild it with the functional "
             "API (keras.Input + layer calls), or prune a Functional sub-model."
         )
         raise errors.UnsupportedModelError(msg)
@@ -168,8 +209,39 @@ def _trace_model(model: keras.Model) -> Trace:
     return trace
 
 
+def _raise_if_unserialisable(model: keras.Model) -> None:
+    """Raise a clear error for a functional graph whose config cannot be read.
+
+    Such a model has a layer graph (it is no subclassed model), but tfprune
+    reads the graph from ``get_config()``, which raised: a layer's own
+    ``get_config`` is broken (e.g. keras-hub 0.32's DeiTBackbone and
+    SwinTransformerBackbone).
+    """
+    view = functional_view(model)
+    if view is None:
+        return
+    try:
+        view.get_config()
+    except Exception as exc:  # noqa: BLE001 - reported to the user
+        msg = (
+            f"Model `{model.name}` ({type(model).__name__}) is built with the "
+            "functional API, but its layer graph cannot be read: tfprune reads "
+            "it from `get_config()`, which raised "
+            f"{type(exc).__name__}: {str(exc).strip()[:300]}. Every layer of "
+            "the model must serialise: fix the `get_config` of the layer named "
+            "in that error (or report it to the model's authors)."
+        )
+        raise errors.UnsupportedModelError(msg) from exc
+
+
 def _histories(structure: Any) -> list[tuple[str, int, int]]:
-    """Flatten a config's ``input_layers``/``output_layers`` into triples."""
+    """Flatten a config's ``input_layers``/``output_layers`` into triples.
+
+    In the order of ``model.inputs``/``model.outputs``: those are
+    ``keras.tree.flatten`` of the model's input/output structure, which
+    takes a dict's values in sorted key order, while the config keeps the
+    dict's insertion order.
+    """
     if (
         isinstance(structure, (list, tuple))
         and len(structure) == 3
@@ -178,7 +250,7 @@ def _histories(structure: Any) -> list[tuple[str, int, int]]:
     ):
         return [(structure[0], structure[1], structure[2])]
     if isinstance(structure, dict):
-        structure = list(structure.values())
+        structure = [structure[key] for key in sorted(structure)]
     out: list[tuple[str, int, int]] = []
     for item in structure:
         out.extend(_histories(item))
@@ -315,10 +387,17 @@ class _Tracer:
         if isinstance(layer, keras.Model):
             return self._call_model_or_raise(layer, scope, inputs, path)
         num_outputs = _num_outputs(layer, node_key)
-        return self._emit(
+        outputs = self._emit(
             layer, path, inputs, scope, (*scope, *node_key), num_outputs,
             node.get("args"), node.get("kwargs", {}),
         )
+        # Shapes of outputs nobody reads (a tuple element left unused) are
+        # not in any consumer's recorded arguments: take them from the layer.
+        for tid, tensor in zip(outputs, _single_call_outputs(layer) or [], strict=False):
+            shape = getattr(tensor, "shape", None)
+            if shape is not None:
+                self.shapes.setdefault(tid, tuple(shape))
+        return outputs
 
 
 def _output_history(model, history, produced):
@@ -353,12 +432,12 @@ def call_arguments(site: CallSite, tensors: dict[TensorId, Any]) -> tuple[tuple,
 
 
 def flatten_outputs(output: Any) -> list[Any]:
-    """The tensors returned by a layer call, in ``CallSite.outputs`` order."""
-    if isinstance(output, (list, tuple)):
-        return [t for item in output for t in flatten_outputs(item)]
-    if isinstance(output, dict):
-        return [t for item in output.values() for t in flatten_outputs(item)]
-    return [output]
+    """The tensors returned by a layer call, in ``CallSite.outputs`` order.
+
+    ``keras.tree.flatten`` order (dicts by sorted key), which is how Keras
+    numbers a layer's outputs in ``keras_history``.
+    """
+    return list(keras.tree.flatten(output))
 
 
 def _substitute(structure: Any, tensors: Iterator[Any]) -> Any:
@@ -367,11 +446,39 @@ def _substitute(structure: Any, tensors: Iterator[Any]) -> Any:
             return next(tensors)
         if structure.get("class_name") == "__tuple__":
             return tuple(_substitute(v, tensors) for v in structure["config"]["value"])
+        if _is_serialized_constant(structure):
+            return keras.saving.deserialize_keras_object(structure)
         return {k: _substitute(v, tensors) for k, v in structure.items()}
     if isinstance(structure, list):
         return [_substitute(v, tensors) for v in structure]
     if isinstance(structure, tuple):
         return tuple(_substitute(v, tensors) for v in structure)
+    return structure
+
+
+def _is_serialized_constant(structure: dict[str, Any]) -> bool:
+    """A serialised non-tensor argument, e.g. the slice of ``x[..., :4]``.
+
+    A Functional config records them as ``{"class_name": "__slice__",
+    "config": {...}}`` (also ``__ellipsis__``, numpy arrays...); replaying
+    the call needs the object back.
+    """
+    return "class_name" in structure and "config" in structure and not _keras_tensors(structure)
+
+
+def deserialize_constants(structure: Any) -> Any:
+    """``structure`` (recorded call arguments) with serialised constants restored.
+
+    Tensors stay in their serialised form; see :func:`_is_serialized_constant`.
+    """
+    if isinstance(structure, dict):
+        if structure.get("class_name") == "__keras_tensor__":
+            return structure
+        if _is_serialized_constant(structure):
+            return keras.saving.deserialize_keras_object(structure)
+        return {k: deserialize_constants(v) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(deserialize_constants(v) for v in structure)
     return structure
 
 
@@ -389,11 +496,15 @@ def _operation(model: keras.Model, name: str) -> keras.Operation:
     return model.get_layer(name)  # raises Keras' own "No such layer" error
 
 
-def _num_outputs(layer: keras.layers.Layer, node_key: tuple[str, int]) -> int:
+def _single_call_outputs(layer: keras.layers.Layer) -> list[Any] | None:
+    """The symbolic outputs of a layer called once, flattened; else None."""
     try:
         output = layer.output
-    except Exception:
-        return 1
-    if isinstance(output, (list, tuple)):
-        return len(output)
-    return 1
+    except Exception:  # called several times (shared), or not called
+        return None
+    return flatten_outputs(output)
+
+
+def _num_outputs(layer: keras.layers.Layer, node_key: tuple[str, int]) -> int:
+    outputs = _single_call_outputs(layer)
+    return 1 if outputs is None else len(outputs)

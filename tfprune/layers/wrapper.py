@@ -5,7 +5,8 @@ The wrapper computes ``layer(x * input_mask) * output_mask``: masking the
 rows, its filters, the bias and a BatchNorm's gamma/beta, for every layer type,
 without re-implementing any layer's forward pass. Because the masks multiply
 the computation, masked weights receive exactly zero gradient, and a pruned
-channel is exactly zero after its normalization (DESIGN.md promise 4).
+channel is exactly zero after its normalization
+(docs/design.md#masked-equals-slim).
 
 The wrapper holds *state* (masks, and any per-layer state a pruning method
 declares); the *policy* (which channels to mask, when) lives in
@@ -103,7 +104,7 @@ class PruningWrapper(keras.layers.Wrapper):
                 initializer="ones", trainable=False,
             )
         if self.mask_output:
-            out_shape = self.layer.compute_output_shape(input_shape)
+            out_shape = self.compute_output_shape(input_shape)
             self.output_mask = self.add_weight(
                 name="output_mask", shape=(int(out_shape[-1]),),
                 initializer="ones", trainable=False,
@@ -205,7 +206,13 @@ class PruningWrapper(keras.layers.Wrapper):
         return y
 
     def compute_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
+        try:
+            return self.layer.compute_output_shape(input_shape)
+        except NotImplementedError:
+            # A custom layer without compute_output_shape (e.g. ConvNeXt's
+            # LayerScale): Keras infers it by running ``call`` symbolically.
+            spec = self.layer.compute_output_spec(keras.KerasTensor(tuple(input_shape)))
+            return tuple(spec.shape)
 
     def get_config(self):
         config = super().get_config()

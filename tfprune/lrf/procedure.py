@@ -1,20 +1,22 @@
 """The LRF procedure: layer by layer, one channel at a time, with fine-tuning.
 
-Joo et al., AAAI 2021; the authors' ``main_pruning.py`` (methods-spec.md
-2(b)):
+Joo et al., AAAI 2021; the authors' ``main_pruning.py``
+(docs/methods/lrf.md#procedure):
 
 1. insert identity ``P``/``Q`` around every KxK conv but the stem
    (:func:`tfprune.lrf.insert_pq`), wrap the model for masking (:func:`wrap`);
 2. optional "initialization fine-tuning" (CE only);
 3. for each wrapped conv, from the **last to the first** (the code's order;
-   whether the paper does the same is not stated, 2(g)4): remove
+   whether the paper does the same is not stated,
+   docs/methods/lrf.md#layer-order): remove
    ``n = min(C_out - 1, round(p C_out))`` filters one at a time with Weights
    Compensation into ``Q``, fine-tune, remove ``n_in`` input channels one at
    a time compensating into ``P``, fine-tune; the fine-tuning uses
    ``CE + KD(T=2)`` against a frozen copy of the unpruned model;
 4. the caller fine-tunes further and calls :func:`tfprune.slim`, which
    returns a physically smaller plain model that keeps ``P`` and ``Q``
-   (the code does not merge them, 2(g)5; see :func:`tfprune.lrf.merge_pq`).
+   (the code does not merge them, docs/methods/lrf.md#merging-p-and-q; see
+   :func:`tfprune.lrf.merge_pq`).
 
 The paper fine-tunes one epoch per step (step 3) and 20 epochs first (step
 2); here the budget is the caller's (``steps_per_layer``, ``initial_steps``).
@@ -107,7 +109,7 @@ def prune_layer(model: keras.Model, conv: str, ratio: float = 0.5, part: str = "
 
 
 def _default_optimizer() -> keras.optimizers.Optimizer:
-    # methods-spec.md 2(c): SGD, lr 1e-3, momentum 0.9, weight decay 1e-4.
+    # docs/methods/lrf.md#hyper-parameters: SGD, lr 1e-3, momentum 0.9, weight decay 1e-4.
     return keras.optimizers.SGD(1e-3, momentum=0.9, weight_decay=1e-4)
 
 

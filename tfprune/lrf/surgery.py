@@ -1,6 +1,7 @@
 """Insert the LRF 1x1 layers ``P``/``Q`` around KxK convs, and merge them back.
 
-Joo et al., AAAI 2021 (methods-spec.md 2(a), the authors' ``add_1x1_convs``):
+Joo et al., AAAI 2021 (docs/methods/lrf.md#structure, the authors'
+``add_1x1_convs``):
 every KxK conv ``W`` (K > 1) except the network's first (stem) conv becomes
 
     x -> P (1x1, C_in -> C_in, no bias, = I) -> W -> Q (1x1, C_out -> C_out, = I)
@@ -16,7 +17,7 @@ groups ``P``'s filters with ``W``'s input rows and ``W``'s filters with
 FLOPs count them, ``.keras`` files need no custom class, and TFLite export
 uses builtin ``CONV_2D`` ops.
 
-Choice (methods-spec.md 2(g)2, conv bias): ``W``'s bias and activation are
+Choice (docs/methods/lrf.md#conv-bias): ``W``'s bias and activation are
 moved to ``Q`` (``Q(Wx) + b`` equals ``Wx + b`` when ``Q = I``), so ``P`` and
 ``W`` have no bias and Weights Compensation never needs a bias correction.
 """
@@ -199,7 +200,7 @@ def merge_pq(model: keras.Model, mode: str = "auto") -> keras.Model:
     undoes the width saving on that side (the merged conv reads ``P``'s input
     or writes ``Q``'s output width), so it only pays when the 1x1 costs more
     than the saving; ``Q`` cannot be folded across the BatchNorm/ReLU after it
-    and ``P`` not across what feeds it (methods-spec.md 2(g)5).
+    and ``P`` not across what feeds it (docs/methods/lrf.md#merging-p-and-q).
 
     Args:
         model: a plain model with LRF layers, usually ``tfprune.slim`` output.

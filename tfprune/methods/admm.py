@@ -2,10 +2,10 @@
 
 Zhang, Ye, Zhang, Ma, Liu, Zhang, Tang, Ma, Lin, Fardad, Wang, "StructADMM: A
 Systematic, High-Efficiency Framework of Structured Weight Pruning for DNNs",
-arXiv 1807.11091 (methods-spec.md section 4). The problem
+arXiv 1807.11091 (docs/methods/admm.md). The problem
 ``min f(W) s.t. W_i in S_i`` (``S_i``: at most ``k_i`` non-zero groups) is
 split with ``Z_i = W_i`` and solved with scaled ADMM (Section 3 of the paper,
-4(a) of the spec):
+docs/methods/admm.md#problem):
 
 * **W-step**: ordinary training of ``f(W) + sum_i rho/2 ||W_i - Z_i + U_i||_F^2``;
   the penalty is added by each :class:`~tfprune.layers.PruningWrapper`
@@ -16,7 +16,7 @@ split with ``Z_i = W_i`` and solved with scaled ADMM (Section 3 of the paper,
   ``U <- U + W - Z``; then ``rho <- min(rho * rho_factor, rho_max)``;
 * init ``Z = Proj_S(W)``, ``U = 0`` (authors' group's code);
 * **hard prune** at the end of the ADMM phase: masks = support of
-  ``Proj_S(W)`` (spec 4(g).2 default), the weights outside are set to zero;
+  ``Proj_S(W)`` (docs/methods/admm.md#choice-mask), the weights outside are set to zero;
 * **masked retraining**: the penalty is multiplied by a 0/1 variable that is
   now 0 (no retrace), the masks stay fixed;
 * optional **progressive** stages (several targets in the schedule): each
@@ -26,7 +26,7 @@ split with ``Z_i = W_i`` and solved with scaled ADMM (Section 3 of the paper,
 
 The phase timing is a :class:`tfprune.schedules.ADMMSchedule`.
 
-Choices where the spec lists an ambiguity (4(g)):
+Choices where the sources are ambiguous (docs/methods/admm.md#choices):
 
 1. ``rho`` schedule: ``rho <- min(rho * rho_factor, rho_max)`` at every
    Z/U update (Ye et al.'s ``multi_rho``); ``rho_factor=1`` is the constant
@@ -54,7 +54,8 @@ Granularities:
 * ``"channel"``: the same coupled channels, constrained through their
   *input* slices (``K[..., c, :]`` of every consumer: "at most ``beta``
   non-zero input channels", the analogue of channel-wise sparsity that no
-  code of the authors implements, spec 4(f)). Removing an input channel of
+  code of the authors implements, docs/methods/admm.md#channel-wise).
+  Removing an input channel of
   all consumers removes the channel, so it is also physically removed.
 * ``"column"`` / ``"weight"``: per Conv (and Dense for weights) kernel, the
   im2col columns ``K[i, j, c, :]`` / single weights, projected per layer.
@@ -135,11 +136,12 @@ class StructADMM(PruningMethod):
         pruned = tfprune.prune(model, "admm", schedule=schedule, rho=1e-3)
 
     Args:
-        rho: initial penalty weight ``rho`` (spec 4(c): 1e-3 for CIFAR; the
+        rho: initial penalty weight ``rho`` (1e-3 for CIFAR,
+            docs/methods/admm.md#hyper-parameters; the
             loss scale matters, see the README).
         rho_factor: ``rho`` is multiplied by this at every Z/U update
             (1.3 in Ye et al.; 1.0 keeps it constant).
-        rho_max: cap of ``rho`` (spec default 0.1).
+        rho_max: cap of ``rho`` (default 0.1).
     """
 
     # Selection needs training (or its own procedure): one_shot refuses it.

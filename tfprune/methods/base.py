@@ -2,7 +2,7 @@
 
 A method decides *which* channels of each group are masked and *when*. It is
 called by :class:`tfprune.Pruner` through hooks that match what the seed
-methods need (see research/methods-spec.md):
+methods need (see docs/design.md#method-contract):
 
 * :meth:`PruningMethod.on_train_batch_begin` runs before every training step
   (SPP resamples its masks there; the magnitude baseline updates on schedule
@@ -130,8 +130,9 @@ class PruningMethod:
     def num_kernel_to_prune(self, pruner: Pruner, entry, sparsity: float) -> int:
         """How many kernel groups of ``entry`` to prune at ``sparsity``.
 
-        ``ceil(sparsity * N_g)`` as in the SPP authors' code (methods-spec
-        1(a)), at most ``N_g - 1`` so a layer is never emptied.
+        ``ceil(sparsity * N_g)`` as in the SPP authors' code
+        (docs/methods/spp.md#target-count), at most ``N_g - 1`` so a layer
+        is never emptied.
         """
         total = int(np.prod(entry.layer.kernel_mask.shape))
         return min(total - 1, int(np.ceil(sparsity * total - 1e-9)))

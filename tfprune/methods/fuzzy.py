@@ -8,14 +8,14 @@ non-importance membership and an alpha-cut set selects the filters to prune,
 so the *number* pruned at each step is decided by the cut.
 
 **Reconstructed ("fuzzy-alpha-cut (reconstructed)").** Only the paper's
-abstract could be read (research/methods-spec.md, Section 3). The score, the
-membership shapes, their breakpoints, the alpha values and the iteration
-scheme below are the spec's [DEFAULT] proposal, not the paper's:
+abstract could be read (docs/methods/fuzzy.md#what-is-reconstructed). The
+score, the membership shapes, their breakpoints, the alpha values and the
+iteration scheme below are tfprune's reconstruction, not the paper's:
 
 * score ``s_f``: the L1 magnitude score of :class:`MagnitudePruning` (the
   per-weight mean ``|w|`` of every filter slice of a coupled group, summed)
   divided by its maximum over the group's still-kept filters, so ``s`` is in
-  ``[0, 1]`` (the spec's per-layer normalised L1 norm; for a group coupled
+  ``[0, 1]`` (the reconstruction's per-layer normalised L1 norm; for a group coupled
   by a residual ``Add`` the normalisation is per group); ``normalization=
   "minmax"`` is an option of this library;
 * ``mu_I = Ramp(0.1, 0.5, increasing=True)``,
@@ -27,12 +27,13 @@ scheme below are the spec's [DEFAULT] proposal, not the paper's:
   ``alpha = 0.9`` and ``alpha_importance = 0.1``;
 * iteration: the cut runs at every step where the group's schedule fires
   (e.g. :class:`tfprune.schedules.IntervalSchedule`) while the model trains,
-  instead of the spec's prune / fine-tune loop with hard removal; pruning is
+  instead of a prune / fine-tune loop with hard removal; pruning is
   one-way (masked filters stay masked) and the scores of masked filters are
   ignored.
 
 Safety limits, applied in this order to ``|P|`` for each group (choices of
-this library, the spec only gives the per-step one):
+this library, the reconstruction only has the per-step one;
+docs/methods/fuzzy.md#limits):
 
 1. at most ``max_step_fraction`` of the group's kept filters per step, so at
    least ``ceil((1 - max_step_fraction) * kept)`` stay (spec: ``r_max=0.5``);
@@ -108,7 +109,7 @@ class FuzzyPruning(PruningMethod):
             ``"quantile"`` for ``(Q_0.25, Q_0.75)`` of the kept filters'
             scores. Ignored when ``memberships`` are objects.
         max_step_fraction: largest fraction of a group's kept filters pruned
-            at one step (the spec's ``r_max``), in ``(0, 1]``.
+            at one step (``r_max`` of the reconstruction), in ``(0, 1]``.
         max_sparsity: largest fraction of each group's channels pruned in
             total, in ``[0, 1)``, on top of the schedule's sparsity (also an
             upper bound); None: the schedule's only.
@@ -117,7 +118,7 @@ class FuzzyPruning(PruningMethod):
             or an absolute count (a number ``> 1``); None: no target.
         stop_when_empty: stop for good at the first pruning step where no
             group has a filter in the cut.
-        normalization: ``"max"`` (the spec's default: ``s / max s``) or
+        normalization: ``"max"`` (the default: ``s / max s``) or
             ``"minmax"`` (``(s - min s) / (max s - min s)``, a choice of this
             library: it spreads the scores of a trained layer, whose filter
             norms are often all within a factor 1.5 of each other, over

@@ -1,8 +1,8 @@
 """LRF: remove linearly replaceable channels one at a time, with compensation.
 
 Joo, Yi, Baek, Kim, "Linearly Replaceable Filters for Deep Network Channel
-Pruning", AAAI 2021; the authors' ``main_pruning.py`` (methods-spec.md,
-section 2). It acts on a model prepared by :func:`tfprune.lrf.insert_pq`,
+Pruning", AAAI 2021; the authors' ``main_pruning.py`` (docs/methods/lrf.md).
+It acts on a model prepared by :func:`tfprune.lrf.insert_pq`,
 where every wrapped KxK conv ``W`` sits in the linear chain
 
     x -> P (1x1, no bias) -> W (KxK, no bias) -> Q (1x1) -> BN -> ReLU ...

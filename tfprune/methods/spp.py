@@ -19,7 +19,7 @@ filter group) carries a pruning probability ``p_g``, starting at 0:
   ``1[p < 1]``. With ``target_flops`` every layer stops as soon as the model's
   FLOPs reach the target (the paper's "4x speed-up").
 
-Choices where the sources disagree or are silent (methods-spec 1(g)):
+Choices where the sources disagree or are silent (docs/methods/spp.md#choices):
 
 1. Importance is the current L1 norm (``decay=0``, the authors' final
    branch); ``decay=0.9`` gives their earlier accumulated ``h <- d h + s``.
@@ -102,7 +102,7 @@ def spp_increment(rank: Any, remaining: int, A: float = 0.05, u: float = 0.25) -
 
 
 def spp_update(p: np.ndarray, scores: np.ndarray, target: int, A: float, u: float) -> np.ndarray:
-    """One SPP probability update of a layer's groups (methods-spec 1(b)).
+    """One SPP probability update of a layer's groups (docs/methods/spp.md#update).
 
     Groups with ``p == 1`` are permanently pruned and skipped. The active
     ones are ranked by ascending ``scores`` (stable for ties) and get
@@ -266,26 +266,27 @@ class StructuredProbabilisticPruning(PruningMethod):
         self._write_samples(pruner, run, step)
 
     def _run_state(self, pruner: Pruner) -> _RunState:
-        run = getattr(pruner, "_spp_state", None)
-        if run is None:
-            prob = np.zeros(pruner.graph.num_units)
-            score = np.zeros(pruner.graph.num_units)
-            for entry in pruner.entries:
-                state = entry.layer.state
-                if "spp_prob" in state:
-                    units = pruner.graph.units(entry.output_layout)
-                    prob[units] = np.maximum(prob[units], _numpy(state["spp_prob"]))
-                    if "spp_score" in state:
-                        score[units] = _numpy(state["spp_score"])
-            prob_kernel = {e.path: _numpy(e.layer.state["spp_prob_kernel"]).astype(np.float64)
-                           for e in pruner.kernel_entries}
-            score_kernel = {e.path: _numpy(e.layer.state["spp_score_kernel"]).astype(np.float64)
-                            if "spp_score_kernel" in e.layer.state else np.zeros(prob_kernel[e.path].shape)
-                            for e in pruner.kernel_entries}
-            run = _RunState(prob, prob_kernel, score, score_kernel)
-            pruner._spp_state = run
-            if self.target_flops is not None:
-                run.flops_done = self._flops_reached(pruner, run)
+        return pruner.run_state(self, lambda: self._load_run_state(pruner))
+
+    def _load_run_state(self, pruner: Pruner) -> _RunState:
+        """p and h as NumPy, read back from the wrappers' variables."""
+        prob = np.zeros(pruner.graph.num_units)
+        score = np.zeros(pruner.graph.num_units)
+        for entry in pruner.entries:
+            state = entry.layer.state
+            if "spp_prob" in state:
+                units = pruner.graph.units(entry.output_layout)
+                prob[units] = np.maximum(prob[units], _numpy(state["spp_prob"]))
+                if "spp_score" in state:
+                    score[units] = _numpy(state["spp_score"])
+        prob_kernel = {e.path: _numpy(e.layer.state["spp_prob_kernel"]).astype(np.float64)
+                       for e in pruner.kernel_entries}
+        score_kernel = {e.path: _numpy(e.layer.state["spp_score_kernel"]).astype(np.float64)
+                        if "spp_score_kernel" in e.layer.state else np.zeros(prob_kernel[e.path].shape)
+                        for e in pruner.kernel_entries}
+        run = _RunState(prob, prob_kernel, score, score_kernel)
+        if self.target_flops is not None:
+            run.flops_done = self._flops_reached(pruner, run)
         return run
 
     def _update_probabilities(self, pruner: Pruner, run: _RunState, step: int) -> bool:
@@ -325,7 +326,7 @@ class StructuredProbabilisticPruning(PruningMethod):
 
     def _write_probabilities(self, pruner: Pruner, run: _RunState) -> None:
         """Persist p (and h) in the wrappers' variables; masks become ``1[p < 1]``."""
-        pruner.keep[:] = run.prob_units < 1.0
+        pruner.set_keep(run.prob_units < 1.0)
         pairs = []
         for entry in pruner.entries:
             state, wrapper = entry.layer.state, entry.layer

@@ -1,4 +1,4 @@
-"""Every call site of every layer of a model, with its tensor shapes.
+"""The call sites of a model with the shapes of its tensors, for counting.
 
 The call sites come from :func:`tfprune.graph.trace_model` (the one tracer of
 the package, public Keras API only). Shapes are then propagated from the
@@ -14,7 +14,7 @@ a nested model built for unknown sizes (e.g. a backbone with
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -25,32 +25,12 @@ from tfprune.graph import trace as trace_lib
 Shape = tuple[int | None, ...]
 
 
-@dataclasses.dataclass(frozen=True)
-class CallSite:
-    """One call of a layer in the traced graph.
+def shaped_trace(model: keras.Model, input_shape: Any | None = None) -> trace_lib.Trace:
+    """Trace `model` and propagate the shapes of every tensor from its inputs.
 
-    Attributes:
-        name: The layer name, prefixed with the names of the nested models it
-            sits in (``"backbone/conv1"``).
-        layer: The layer object (a wrapper is not unwrapped).
-        input_shapes: Shapes of the tensors passed to the call, flattened.
-        output_shapes: Shapes of the tensors it returns, flattened.
-    """
-
-    name: str
-    layer: keras.layers.Layer
-    input_shapes: tuple[Shape, ...]
-    output_shapes: tuple[Shape, ...]
-
-
-def call_sites(
-    model: keras.Model, input_shape: Any | None = None
-) -> list[CallSite]:
-    """Return every call site of every layer of `model`, in graph order.
-
-    Nested Functional and Sequential models are entered (their layers are
-    listed with a ``"model_name/"`` prefix, once per call of the nested
-    model); the nested model itself is not listed.
+    Nested Functional and Sequential models are entered (their layers'
+    ``site.path`` carries a ``"model_name/"`` prefix, once per call of the
+    nested model); the nested model itself is not a call site.
 
     Args:
         model: A Functional or Sequential `keras.Model`.
@@ -60,7 +40,9 @@ def call_sites(
             of the model's inputs.
 
     Returns:
-        A list of `CallSite`.
+        The :class:`tfprune.graph.trace.Trace` of `model` (its call sites, in
+        graph order), whose ``shapes`` hold the propagated shape of every
+        tensor that a call site reads or returns.
 
     Raises:
         UnsupportedModelError: If the model is not Functional or Sequential,
@@ -78,7 +60,6 @@ def call_sites(
     if input_shape is not None:
         inputs = _override_shapes(model, inputs, input_shape)
     tensors = dict(zip(trace.inputs, inputs, strict=True))
-    sites: list[CallSite] = []
     for site in trace.sites:
         args, kwargs = trace_lib.call_arguments(site, tensors)
         try:
@@ -97,16 +78,28 @@ def call_sites(
             if isinstance(t, keras.KerasTensor)
         ]
         tensors.update(zip(site.outputs, flat))
-        if isinstance(site.layer, keras.layers.Layer):
-            sites.append(
-                CallSite(
-                    name=site.path,
-                    layer=site.layer,
-                    input_shapes=tuple(_shape(tensors[t]) for t in site.inputs),
-                    output_shapes=tuple(_shape(t) for t in flat),
-                )
-            )
-    return sites
+    shapes = {tid: _shape(tensor) for tid, tensor in tensors.items()}
+    return dataclasses.replace(trace, shapes=shapes)
+
+
+def layer_shapes(
+    model: keras.Model, input_shape: Any | None = None
+) -> Iterator[tuple[trace_lib.CallSite, Shape, Shape]]:
+    """``(site, input shape, output shape)`` of every layer call of `model`.
+
+    The shapes are those of the first input and the first output of the call
+    (see :func:`shaped_trace` for the arguments), in graph order. Raw ops
+    (``x + y``) are skipped: they are not layers and count nothing.
+    """
+    trace = shaped_trace(model, input_shape)
+    for site in trace.sites:
+        if not isinstance(site.layer, keras.layers.Layer):
+            continue
+        if not site.inputs or not site.outputs:
+            continue
+        output_shape = trace.shapes.get(site.outputs[0])
+        if output_shape is not None:
+            yield site, trace.shapes[site.inputs[0]], output_shape
 
 
 def _model_inputs(model: keras.Model) -> list[Any]:

@@ -76,21 +76,21 @@ class CostModel:
     def build(cls, model: keras.Model, graph) -> CostModel:
         """The cost model of ``model`` (possibly wrapped) and its channel graph."""
         flops_terms = []
-        for site in _trace.call_sites(model):
+        for site, input_shape, output_shape in _trace.layer_shapes(model):
             layer, _, _ = flops_lib._unwrap(site.layer, effective=False)
             rule = flops_lib._find_rule(layer)
-            if rule is None or not site.input_shapes or not site.output_shapes:
+            if rule is None:
                 continue
-            entry = graph.layers.get(site.name)
+            entry = graph.layers.get(site.path)
             flops_terms.append(
                 _FlopsTerm(
                     layer=layer,
                     rule=rule,
-                    input_shape=site.input_shapes[0],
-                    output_shape=site.output_shapes[0],
+                    input_shape=input_shape,
+                    output_shape=output_shape,
                     input_layout=None if entry is None else entry.input_layout,
                     output_layout=None if entry is None else entry.output_layout,
-                    name=site.name,
+                    name=site.path,
                 )
             )
         sliced: dict[int, dict[int, np.ndarray]] = {}

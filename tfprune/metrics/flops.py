@@ -126,24 +126,22 @@ def flops_by_layer(
         PruningArgumentError: As in `count_flops`.
     """
     flops: dict[str, int] = collections.defaultdict(int)
-    for site in _trace.call_sites(model, input_shape):
+    for site, in_shape, out_shape in _trace.layer_shapes(model, input_shape):
         layer, input_mask, output_mask = _unwrap(site.layer, effective)
         rule = _find_rule(layer)
         if rule is None:
             continue
-        if not site.input_shapes or not site.output_shapes:
-            continue
         value = rule(
             layer,
-            site.input_shapes[0],
-            site.output_shapes[0],
+            in_shape,
+            out_shape,
             input_mask,
             output_mask,
-            site.name,
+            site.path,
         )
         if effective:
             value = int(round(value * _kernel_density(site.layer)))
-        flops[site.name] += value
+        flops[site.path] += value
     return dict(flops)
 
 

@@ -1,6 +1,7 @@
 """`ADMMSchedule`: the phases of StructADMM pruning inside ``model.fit``.
 
-StructADMM (Zhang et al., arXiv 1807.11091; methods-spec.md 4(b)) trains in
+StructADMM (Zhang et al., arXiv 1807.11091; docs/methods/admm.md#training-loop)
+trains in
 phases: an **ADMM phase** (the loss gets ``rho/2 ||W - Z + U||^2``; ``Z`` and
 ``U`` are updated every ``update_every`` steps), a **hard prune** (the masks
 become the support of ``Proj_S(W)``) and **masked retraining** (no penalty,
@@ -45,8 +46,8 @@ class ADMMSchedule(base.PruningSchedule):
         target_sparsity: fraction of groups to prune, in ``[0, 1)``; or an
             increasing list of fractions for progressive pruning (one stage
             per entry).
-        admm_steps: length of the ADMM phase of each stage (methods-spec
-            4(c): ``E * K_admm`` epochs).
+        admm_steps: length of the ADMM phase of each stage (``E * K_admm``
+            epochs; docs/methods/admm.md#hyper-parameters).
         update_every: steps between two ``Z``/``U`` updates (``E``).
         retrain_steps: masked retraining of every stage but the last (the
             last one retrains until training ends). Required (> 0) with
