@@ -94,11 +94,10 @@ def max_abs(y: list) -> float:
 
 
 def _prune_and_compare(model, rng):
-    """prune(0.5) with masks at step 0; (pruned, stripped, slim, x)."""
+    """prune(0.5), pruned at once (``tfprune.one_shot``); (pruned, stripped, slim, x)."""
     import tfprune
 
-    pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
-    tfprune.Pruner(pruned).step(0)
+    pruned = tfprune.one_shot(tfprune.prune(model, "l1", sparsity=0.5, round_to=None))
     x = sample_input(model, rng)
     return pruned, tfprune.strip_pruning(pruned), tfprune.slim(pruned), x
 
@@ -182,9 +181,8 @@ def run_worker(
 
         stage = "prune"
         t = time.perf_counter()
-        pruned = tfprune.prune(model, "l1", sparsity=0.5, round_to=None)
+        pruned = tfprune.one_shot(tfprune.prune(model, "l1", sparsity=0.5, round_to=None))
         pruner = tfprune.Pruner(pruned)
-        pruner.step(0)
         timings["prune"] = time.perf_counter() - t
         result["groups"] = len(pruner.graph.groups)
         result["pruned_fraction"] = pruner.pruned_fraction()

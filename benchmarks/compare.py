@@ -11,15 +11,28 @@ training subset and by compression up to 10x. Steps:
    ``--finetune-epochs`` epochs, so every method gets the **same total epoch
    budget**. How each method reaches the target:
 
-   * ``l1``, ``l2`` (Li et al. 2017): the uniform sparsity whose slim model
-     has the FLOPs closest to the target (bisection), ramped inside ``fit``;
-   * ``spp-filter``, ``spp-column`` (SPP, Wang et al. 2018):
-     ``target_flops=target`` stops the method (theoretical FLOPs for column);
-   * ``admm-filter`` (StructADMM, Zhang et al. 2018): the L1 uniform
-     sparsity, hard prune a quarter epoch before the end of the budget;
-   * ``fuzzy`` (alpha-cuts, reconstructed): ``target_flops=target``;
-   * ``lrf`` (Joo et al. 2021): the ratio ``p`` whose slim model (P/Q
-     included) has the FLOPs closest to the target (bisection);
+   Every structured method is given the target as a budget,
+   ``tfprune.prune(..., target=<FLOPs fraction>)``, and the library meets it
+   (within 2 % of the dense FLOPs) on the method's usual ramp:
+
+   * ``l1``, ``l2`` (Li et al. 2017), ``fpgm`` (He et al. 2019), ``taylor``
+     (Molchanov et al. 2019, gradients of 8 training batches): one kept ratio
+     for every group (``allocation="uniform"``), ramped from dense inside
+     ``fit`` (``examples/_common.py``'s ``ramp``);
+   * ``l1-global``, ``lrf-global``: the same with ``allocation="global"``
+     (scores normalised per group by their mean and ranked across groups,
+     Torch-Pruning's global pruning); LRF is the seed method whose selection
+     an allocation changes that did best before (fuzzy pruning's alpha-cut
+     decides its own per-group counts);
+   * ``spp-filter`` (SPP, Wang et al. 2018): its probabilities are driven
+     to the counts the budget allocates; ``spp-column``: mask-only, which a
+     budget does not take, so SPP's own ``target_flops`` stops it
+     (theoretical FLOPs);
+   * ``admm-filter`` (StructADMM, Zhang et al. 2018): hard prune to the
+     budget a quarter epoch before the end of the pruning epochs;
+   * ``fuzzy`` (alpha-cuts, reconstructed): the cuts stop at the budget;
+   * ``lrf`` (Joo et al. 2021): the budget is absolute (the target times
+     the dense FLOPs), since inserting P/Q makes the model it prunes larger;
    * ``tfmot``: TF Model Optimization's ``prune_low_magnitude`` at weight
      sparsity ``1 - target``, in a ``tf_keras`` subprocess
      (``benchmarks/_tfmot.py``): unstructured, so its FLOPs gain is
@@ -81,17 +94,24 @@ from tfprune import data, export, metrics  # noqa: E402
 from tfprune._atomic import write_atomic  # noqa: E402
 
 KIND = "tfprune-compare"
-METHODS = ("l1", "l2", "spp-filter", "spp-column", "admm-filter", "fuzzy", "lrf", "tfmot")
+METHODS = ("l1", "l2", "fpgm", "taylor", "spp-filter", "spp-column", "admm-filter", "fuzzy", "lrf", "tfmot",
+           "l1-global", "lrf-global")
 LABELS = {
     "l1": "L1 filter (Li et al.)",
     "l2": "L2 filter",
+    "fpgm": "FPGM (He et al.)",
+    "taylor": "Taylor (Molchanov et al.)",
     "spp-filter": "SPP (filter)",
     "spp-column": "SPP (column)",
     "admm-filter": "StructADMM (filter)",
     "fuzzy": "Fuzzy alpha-cut (filter)",
     "lrf": "LRF + compensation",
     "tfmot": "tfmot prune_low_magnitude (unstructured)",
+    "l1-global": "L1 filter, global allocation",
+    "lrf-global": "LRF + compensation, global allocation",
 }
+#: Training batches Taylor's first-order scores are computed on.
+TAYLOR_BATCHES = 8
 #: Settings that must match for runs to be merged into one results file.
 SETTING_KEYS = ("train_size", "test_size", "dense_epochs", "prune_epochs", "finetune_epochs",
                 "batch_size", "round_to", "latency_rounds", "quick")
@@ -186,22 +206,6 @@ def load_task(args: argparse.Namespace, seed: int) -> _common.Task:
     return task
 
 
-def lrf_ratio_for_flops(dense: keras.Model, target_flops: float, round_to: int | None) -> float:
-    """LRF ratio ``p`` whose slim model (P/Q kept and counted) has FLOPs closest to ``target_flops``."""
-    wrapped = tfprune.lrf.wrap(tfprune.lrf.insert_pq(dense), round_to=round_to)
-    pruner = tfprune.Pruner(wrapped)
-
-    def flops_at(ratio: float) -> int:
-        for group in pruner.active_groups:
-            keep = np.ones(group.num_channels, dtype=bool)
-            keep[: tfprune.lrf.lrf_count(group.num_channels, ratio, round_to)] = False
-            pruner.set_group_keep(group, keep)
-        pruner.write_masks()
-        return _common.slim_flops(wrapped)
-
-    return round(_common.bisect_for_flops(flops_at, target_flops), 4)
-
-
 @dataclasses.dataclass
 class Context:
     """What every run of one benchmark shares."""
@@ -210,23 +214,6 @@ class Context:
     dense: keras.Model
     dense_row: dict
     dense_flops: int
-    _l1: dict[float, float] = dataclasses.field(default_factory=dict)
-    _lrf: dict[float, float] = dataclasses.field(default_factory=dict)
-
-    def l1_sparsity(self, target: float) -> float:
-        """Uniform L1 sparsity for ``target`` (bisection, computed once)."""
-        if target not in self._l1:
-            self._l1[target] = _common.l1_sparsity_for_flops(
-                self.dense, target * self.dense_flops, self.args.round_to)
-            print(f"uniform L1 sparsity for {target:g}: {self._l1[target]:.4f}", flush=True)
-        return self._l1[target]
-
-    def lrf_ratio(self, target: float) -> float:
-        """LRF ratio ``p`` for ``target`` (bisection, computed once)."""
-        if target not in self._lrf:
-            self._lrf[target] = lrf_ratio_for_flops(self.dense, target * self.dense_flops, self.args.round_to)
-            print(f"LRF ratio for {target:g}: {self._lrf[target]:.4f}", flush=True)
-        return self._lrf[target]
 
 
 # ---------------------------------------------------------------------------
@@ -234,58 +221,65 @@ class Context:
 # ---------------------------------------------------------------------------
 
 
-def _run_norm(norm: str):
+def _scored(method: str, allocation: str = "uniform"):
     def run(ctx: Context, task, seed: int, target: float, callbacks) -> tuple[keras.Model, dict]:
-        sparsity = ctx.l1_sparsity(target)
-        model = _common.run_l1(ctx.dense, task, _example_args(ctx.args, seed), sparsity,
-                               method=norm, callbacks=callbacks)
-        return model, {"sparsity": sparsity}
+        options: dict[str, Any] = {}
+        if method == "taylor":
+            options = {"data": task.train.take(TAYLOR_BATCHES), "batches": TAYLOR_BATCHES,
+                       "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+        model = _common.run_l1(ctx.dense, task, _example_args(ctx.args, seed), target,
+                               method=method, callbacks=callbacks, allocation=allocation, **options)
+        settings = {"target": target, "allocation": allocation}
+        if method == "taylor":
+            settings["batches"] = TAYLOR_BATCHES
+        return model, settings
     return run
 
 
 def _spp(granularity: str):
     def run(ctx: Context, task, seed: int, target: float, callbacks) -> tuple[keras.Model, dict]:
-        # The per-group ratio R must allow the target; the global FLOPs
-        # target stops SPP there (theoretical FLOPs for columns).
-        needed = ctx.l1_sparsity(target) if granularity == "filter" else 1.0 - target
-        sparsity = round(min(0.95, needed + 0.1), 3)
         options = spp_vs_l1.parse_args(_common_argv(ctx.args, seed) + [
-            "--sparsity", str(sparsity), "--target-flops", str(target), "--granularity", granularity])
+            "--target", str(target), "--granularity", granularity])
         model = spp_vs_l1.run_spp(ctx.dense, task, options, callbacks=callbacks)
-        return model, {"sparsity": sparsity, "target_flops": target, "A": options.A, "u": options.u}
+        return model, {"target": target, "A": options.A, "u": options.u}
     return run
 
 
 def _run_admm(ctx: Context, task, seed: int, target: float, callbacks) -> tuple[keras.Model, dict]:
-    sparsity = ctx.l1_sparsity(target)
-    options = admm_vs_l1.parse_args(_common_argv(ctx.args, seed) + ["--sparsity", str(sparsity)])
+    options = admm_vs_l1.parse_args(_common_argv(ctx.args, seed) + ["--target", str(target)])
     model = admm_vs_l1.run_method(ctx.dense, task, options, callbacks=callbacks)
-    return model, {"sparsity": sparsity, "rho": options.rho, "optimizer": f"SGD({options.admm_lr}, momentum 0.9)"}
+    return model, {"target": target, "rho": options.rho, "optimizer": f"SGD({options.admm_lr}, momentum 0.9)"}
 
 
 def _run_fuzzy(ctx: Context, task, seed: int, target: float, callbacks) -> tuple[keras.Model, dict]:
     options = fuzzy_vs_l1.parse_args(_common_argv(ctx.args, seed) + [
         "--target-flops", str(target), "--max-sparsity", "0.95"])
     model = fuzzy_vs_l1.run_fuzzy(ctx.dense, task, options, callbacks=callbacks)
-    return model, {"target_flops": target, "normalization": options.normalization, "max_sparsity": 0.95}
+    return model, {"target": target, "normalization": options.normalization, "max_sparsity": 0.95}
 
 
-def _run_lrf(ctx: Context, task, seed: int, target: float, callbacks) -> tuple[keras.Model, dict]:
-    ratio = ctx.lrf_ratio(target)
-    options = lrf_vs_l1.parse_args(_common_argv(ctx.args, seed) + ["--ratio", str(ratio)])
-    settings: dict[str, Any] = {"ratio": ratio}
-    model = lrf_vs_l1.make_run_method(settings)(ctx.dense, task, options, callbacks=callbacks)
-    return model, settings
+def _lrf(allocation: str = "uniform"):
+    def run(ctx: Context, task, seed: int, target: float, callbacks) -> tuple[keras.Model, dict]:
+        options = lrf_vs_l1.parse_args(_common_argv(ctx.args, seed) + [
+            "--target", str(target), "--allocation", allocation])
+        settings: dict[str, Any] = {"target": target, "allocation": allocation}
+        model = lrf_vs_l1.make_run_method(settings)(ctx.dense, task, options, callbacks=callbacks)
+        return model, settings
+    return run
 
 
 RUNNERS: dict[str, Callable] = {
-    "l1": _run_norm("l1"),
-    "l2": _run_norm("l2"),
+    "l1": _scored("l1"),
+    "l2": _scored("l2"),
+    "fpgm": _scored("fpgm"),
+    "taylor": _scored("taylor"),
     "spp-filter": _spp("filter"),
     "spp-column": _spp("column"),
     "admm-filter": _run_admm,
     "fuzzy": _run_fuzzy,
-    "lrf": _run_lrf,
+    "lrf": _lrf(),
+    "l1-global": _scored("l1", "global"),
+    "lrf-global": _lrf("global"),
 }
 
 
@@ -485,8 +479,9 @@ def main(argv=None) -> dict:
     result["machine"] = invocation["machine"]
     result["created"] = invocation["started"]
     result["notes"] = [
-        "L1/L2/ADMM: the uniform sparsity is found by bisection on the slim FLOPs before the runs; that "
-        "search is not in their pruning wall time.",
+        "Every structured method is given the target as tfprune.prune(..., target=...): the library allocates "
+        "the channels (one kept ratio per group, or a global ranking for the -global rows) and its search is in "
+        "the pruning wall time.",
         "LRF keeps its 1x1 P/Q layers (the authors' code does not merge them); their FLOPs are counted.",
         "tfmot runs in a tf_keras subprocess; its step-time ratio is not measured (another Keras). It prunes "
         "every Conv2D and Dense kernel (tfmot's default for a whole model) with PolynomialDecay over the pruning "
@@ -496,9 +491,9 @@ def main(argv=None) -> dict:
          "round_to=None (exact channel counts, so that every method can reach the same FLOPs: with the library "
          "default round_to=8 a 16-channel layer can only keep 8 or 16, and the fuzzy cut, which rounds its kept "
          "count up, then prunes nothing; odd widths cost LiteRT some latency, see benchmarks/results/"
-         "channel_widths.md)") + "; each row gives the FLOPs ratio it actually reached (bisection picks the "
-        "closest; SPP and fuzzy stop at the first step at or below the target, or when their own per-group "
-        "limits stop them).",
+         "channel_widths.md)") + "; each row gives the FLOPs ratio it actually reached (the library meets the "
+        "target within 2 % of the dense FLOPs; a method still pruning when its epochs end, or stopped by its own "
+        "rule, stays above it with a BudgetWarning).",
         "Seeds change the pruning randomness and the data order; the dense baseline is the same model for all.",
         f"The dense baseline trained {args.dense_epochs} epochs; every pruned model then trains "
         f"{args.prune_epochs + args.finetune_epochs} more, which is why mild pruning can end above the dense "

@@ -6,8 +6,8 @@ are compared), this script
 
 1. randomises the BatchNormalization statistics and betas (so a channel that
    is not masked after its normalization shows up as a mismatch),
-2. runs ``tfprune.prune(model, "l1", sparsity=0.5, round_to=None)`` and applies the masks at
-   step 0 (``Pruner(pruned).step(0)``),
+2. runs ``tfprune.prune(model, "l1", sparsity=0.5, round_to=None)`` and prunes at once
+   (``tfprune.one_shot``),
 3. compares the masked model, ``strip_pruning`` and ``slim`` on a batch of 2,
 4. counts parameters and FLOPs (MACs) before and after with
    ``tfprune.metrics``,

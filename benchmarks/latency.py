@@ -3,12 +3,12 @@
 For ResNet50 and MobileNetV2 (``weights=None``, 224x224x3, float32, batch 1):
 
 1. the dense model is exported to TFLite;
-2. slimmed variants with about 2x and 4x fewer FLOPs are made with
-   ``tfprune.prune(model, "l1", sparsity=s, round_to=r)``, masks applied at
-   step 0 (``tfprune.Pruner(pruned).step(0)``, no training: latency does not
-   depend on the weights' values) and ``tfprune.slim``; ``s`` is searched per
-   model so that ``count_flops(slim) / count_flops(dense)`` is 1/2 or 1/4,
-   once with ``round_to=None`` and once with ``round_to=8``;
+2. slimmed variants with 2x and 4x fewer FLOPs are made with
+   ``tfprune.prune(model, "l1", target=1/k, round_to=r)`` (the library picks
+   the uniform kept ratio that meets the FLOPs budget within 2 % of the dense
+   FLOPs), pruned at once with ``tfprune.one_shot`` (no training: latency
+   does not depend on the weights' values) and ``tfprune.slim``, once with
+   ``round_to=None`` and once with ``round_to=8``;
 3. the contrast users ask about: the dense model with the 50% smallest
    weights of every Conv2D/DepthwiseConv2D/Dense kernel set to zero (NumPy,
    same shapes), i.e. what unstructured magnitude pruning produces;
@@ -22,9 +22,9 @@ average is recorded before and after every comparison.
 
 Results: ``benchmarks/results/latency.json`` and ``.md``. Run with
 ``make bench-latency``: it took 49 minutes on 2 cores shared with other jobs
-(load average 11-17), most of it in the sparsity search (each try prunes and
-slims the model: ~3 minutes per ResNet50 variant there); see the JSON's
-``wall_seconds``. Options ``--models``, ``--size``, ``--threads``,
+(load average 11-17), most of it in a sparsity search (each try pruned and
+slimmed the model: ~3 minutes per ResNet50 variant there) that the FLOPs
+budget has since replaced; see the JSON's ``wall_seconds``. Options ``--models``, ``--size``, ``--threads``,
 ``--rounds`` make a quick run (e.g. ``--models MobileNetV2 --size 96``).
 """
 
@@ -60,28 +60,10 @@ def load_average() -> list[float]:
         return []
 
 
-def slimmed(model, sparsity: float, round_to):
-    pruned = tfprune.prune(model, "l1", sparsity=sparsity, round_to=round_to)
-    tfprune.Pruner(pruned).step(0)
-    return tfprune.slim(pruned)
-
-
-def search_sparsity(model, target: float, round_to, dense_flops: int, tries: int = 4, tol: float = 0.04):
-    """Sparsity s whose slim model has ``target`` x the dense FLOPs (within ``tol`` relative)."""
-    s = 1.0 - target**0.5  # FLOPs of a conv scale with (1 - s)^2
-    best = None
-    history = []
-    for _ in range(tries):
-        small = slimmed(model, s, round_to)
-        ratio = tfprune.count_flops(small) / dense_flops
-        history.append((round(s, 4), round(ratio, 4)))
-        if best is None or abs(ratio - target) < abs(best[1] - target):
-            best = (s, ratio, small)
-        if abs(ratio / target - 1) <= tol:
-            break
-        # (1 - s) scales roughly with sqrt(ratio): correct the kept fraction.
-        s = float(np.clip(1.0 - (1.0 - s) * (target / ratio) ** 0.5, 0.0, 0.95))
-    return best, history
+def slimmed(model, target: float, round_to):
+    """The slim model at ``target`` x the dense FLOPs, and the fraction of channels it removed."""
+    pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, round_to=round_to))
+    return tfprune.slim(pruned), tfprune.Pruner(pruned).pruned_fraction()
 
 
 def weight_sparse(model, fraction: float = 0.5):
@@ -137,14 +119,15 @@ def main(argv=None) -> dict:
             for k in targets:
                 for round_to in (None, 8):
                     t = time.perf_counter()
-                    (s, ratio, small), history = search_sparsity(model, 1.0 / k, round_to, dense_flops)
+                    small, s = slimmed(model, 1.0 / k, round_to)
+                    ratio = tfprune.count_flops(small) / dense_flops
                     label = f"slim {k:g}x" + (" round_to=8" if round_to else "")
                     path = tfprune.export_tflite(small, Path(tmp) / f"{name}_{k:g}_{round_to}.tflite", batch_size=1)
                     variants[label] = {
                         "kind": "structured",
                         "sparsity": s,
+                        "target": 1.0 / k,
                         "round_to": round_to,
-                        "search": history,
                         "flops": tfprune.count_flops(small),
                         "params": tfprune.count_params(small),
                         "tflite_mb": path.stat().st_size / 2**20,
@@ -221,8 +204,8 @@ def markdown(result: dict) -> str:
         f"`weights=None`, {a['size']}x{a['size']}x3, float32, batch 1, LiteRT interpreter (XNNPACK). "
         "Each variant is timed side by side with its dense model in one process "
         f"(`tfprune.compare_latency`, {a['rounds']} alternating rounds x {a['runs_per_round']} invokes each, "
-        "medians). Slim variants: `prune(model, 'l1', sparsity=s, round_to=r)`, masks at step 0, `slim`; `s` "
-        "searched so that the FLOPs (MACs, `tfprune.count_flops`) drop 2x or 4x. `F` = FLOPs speed-up, "
+        "medians). Slim variants: `one_shot(prune(model, 'l1', target=1/k, round_to=r))`, then `slim`: the FLOPs "
+        "(MACs, `tfprune.count_flops`) drop 2x or 4x; `s` = fraction of the channels removed. `F` = FLOPs speed-up, "
         "`L` = measured latency speed-up, `L/F` = how much of the FLOPs cut becomes speed (goal >= 0.9). "
         "The 50% weight-sparse model has the same shapes with half of every kernel zero; its `F` is "
         "the 2x that skipping zeros would give, its `L` shows LiteRT does not skip them.",

@@ -43,7 +43,8 @@ from tfprune._atomic import write_atomic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KIND = "tfprune-compare"
-METHOD_ORDER = ("l1", "l2", "spp-filter", "spp-column", "admm-filter", "fuzzy", "lrf", "tfmot")
+METHOD_ORDER = ("l1", "l2", "fpgm", "taylor", "spp-filter", "spp-column", "admm-filter", "fuzzy", "lrf", "tfmot",
+                "l1-global", "lrf-global")
 DASH = "–"
 NUMERIC_RUN_KEYS = (
     "target", "seed", "params", "flops", "flops_ratio", "flops_theoretical", "flops_ratio_theoretical",
@@ -60,6 +61,10 @@ STYLES = {  # method -> (colour, marker)
     "fuzzy": ("tab:purple", "P"),
     "lrf": ("tab:brown", "X"),
     "tfmot": ("tab:gray", "h"),
+    "fpgm": ("tab:cyan", ">"),
+    "taylor": ("tab:pink", "<"),
+    "l1-global": ("navy", "*"),
+    "lrf-global": ("saddlebrown", "p"),
 }
 EXTRA_STYLES = (("tab:pink", "<"), ("tab:cyan", ">"), ("black", "p"), ("tab:blue", "*"))
 

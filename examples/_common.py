@@ -8,9 +8,9 @@ Every method example compares one pruning method with the L1 filter baseline
 2. **dense baseline**: trained once and cached under ``build/examples/``;
 3. **the method** prunes a copy of the dense model during ``--prune-epochs``
    epochs (the example's ``run_method``);
-4. **L1 at the same FLOPs**: the uniform L1 sparsity whose slim model has the
-   FLOPs closest to the method's slim model, reached with a
-   ``PolynomialDecay`` ramp over the same ``--prune-epochs``;
+4. **L1 at the same FLOPs**: L1 with ``target=`` the FLOPs the method's slim
+   model reached (the library allocates a uniform ratio that meets it), ramped
+   from dense over the same ``--prune-epochs`` (:func:`ramp`);
 5. **finish**, identical for both: ``slim`` (checked against the masked
    model), ``--finetune-epochs`` of fine-tuning of the slim model, test
    accuracy, FLOPs (MACs) and parameters, TFLite export, LiteRT accuracy and
@@ -115,61 +115,41 @@ def slim_flops(pruned: keras.Model) -> int:
     return metrics.count_flops(pruned, effective=True)
 
 
-def l1_sparsity_for_flops(dense: keras.Model, target_flops: float, round_to: int | None) -> float:
-    """Uniform L1 sparsity whose slim model's FLOPs are closest to ``target_flops``.
+def ramp(args: argparse.Namespace, task: Task, begin_step: int = 0) -> tfprune.schedules.PolynomialDecay:
+    """The budget ramp of every ``target=`` run: from dense to the target over
+    ``--prune-epochs``, ending a quarter epoch early, in 8 updates per epoch.
 
-    Bisection on the one-shot masks (which channels are removed does not
-    change the count, only how many).
+    With ``target=`` a schedule's sparsity is read as progress
+    (``s(step) / s_final``), so the final value (0.5) only sets the shape.
     """
-
-    def flops_at(sparsity: float) -> int:
-        pruned = tfprune.prune(dense, "l1", sparsity=sparsity, round_to=round_to)
-        tfprune.Pruner(pruned).step(0)
-        return slim_flops(pruned)
-
-    return bisect_for_flops(flops_at, target_flops)
-
-
-def bisect_for_flops(flops_at: Callable[[float], int], target_flops: float, high: float = 0.99) -> float:
-    """The fraction in ``[0, high]`` whose ``flops_at`` is closest to ``target_flops``.
-
-    ``flops_at`` must not increase with the fraction (more pruning, fewer
-    FLOPs). Twelve bisection steps, stopping early within 0.5 %.
-    """
-    low = 0.0
-    best = (abs(flops_at(low) - target_flops), low)
-    for _ in range(12):
-        mid = (low + high) / 2
-        flops = flops_at(mid)
-        best = min(best, (abs(flops - target_flops), mid))
-        if best[0] <= 0.005 * target_flops:
-            break
-        if flops > target_flops:
-            low = mid
-        else:
-            high = mid
-    return best[1]
+    steps = args.prune_epochs * task.steps_per_epoch
+    return tfprune.schedules.PolynomialDecay(
+        0.0, 0.5, begin_step=begin_step,
+        end_step=max(begin_step + 1, steps - task.steps_per_epoch // 4),
+        frequency=max(1, task.steps_per_epoch // 8),
+    )
 
 
 def run_l1(
     dense: keras.Model,
     task: Task,
     args: argparse.Namespace,
-    sparsity: float,
+    target: Any,
     *,
     method: str = "l1",
     callbacks: tuple = (),
+    allocation: str = "uniform",
+    **options: Any,
 ) -> keras.Model:
-    """The L1 baseline: ramp to ``sparsity`` over ``--prune-epochs`` inside fit.
+    """A score-based method ramped to ``target`` (a FLOPs fraction of ``dense``
+    or ``{"flops": MACs}``) over ``--prune-epochs`` inside fit.
 
-    ``method="l2"`` runs the L2-norm variant; ``callbacks`` are added to ``fit``.
+    ``method`` is ``"l1"`` (Li et al. 2017, the baseline) or another
+    score-only method (``"l2"``, ``"fpgm"``, ``"taylor"``; ``options`` go to
+    it); ``allocation="global"`` ranks the normalised scores across groups.
     """
-    steps = args.prune_epochs * task.steps_per_epoch
-    schedule = tfprune.schedules.PolynomialDecay(
-        0.0, sparsity, begin_step=0, end_step=max(1, steps - task.steps_per_epoch // 4),
-        frequency=max(1, task.steps_per_epoch // 8),
-    )
-    pruned = tfprune.prune(dense, method, schedule=schedule, round_to=args.round_to, seed=args.seed)
+    pruned = tfprune.prune(dense, method, target=target, schedule=ramp(args, task), allocation=allocation,
+                           round_to=args.round_to, seed=args.seed, **options)
     compile_model(pruned, 1e-3)
     pruned.fit(task.train, epochs=args.prune_epochs, verbose=args.verbose,
                callbacks=[*callbacks, tfprune.UpdatePruning()], shuffle=False)
@@ -238,13 +218,12 @@ def compare(
     t0 = time.perf_counter()
     pruned = run_method(dense, task, args)
     timings[method] = time.perf_counter() - t0
-    target = slim_flops(pruned) if tfprune.layers.find_wrappers(pruned) else metrics.count_flops(pruned)
+    achieved = slim_flops(pruned) if tfprune.layers.find_wrappers(pruned) else metrics.count_flops(pruned)
 
-    sparsity = l1_sparsity_for_flops(dense, target, args.round_to)
-    print(f"\n== l1: uniform sparsity {sparsity:.3f} to match {target / 1e6:.2f} MFLOPs")
+    print(f"\n== l1: target {achieved / 1e6:.2f} MFLOPs (what {method} reached)")
     keras.utils.set_random_seed(args.seed)
     t0 = time.perf_counter()
-    l1 = run_l1(dense, task, args, sparsity)
+    l1 = run_l1(dense, task, args, {"flops": achieved})
     timings["l1"] = time.perf_counter() - t0
 
     print("\n== slim, fine-tune, export")
@@ -252,7 +231,7 @@ def compare(
     rows["l1"] = finish("l1", l1, task, args, out)
     rows[method]["prune_seconds"] = timings[method]
     rows["l1"]["prune_seconds"] = timings["l1"]
-    rows["l1"]["sparsity"] = sparsity
+    rows["l1"]["target_flops"] = achieved
 
     print("\n== LiteRT latency, side by side with the dense model (1 thread)")
     for name in (method, "l1"):

@@ -12,8 +12,9 @@ baseline gets:
   steps the W-step cannot follow ``Z - U`` in a short budget and the
   supports keep flipping (measured: residual stays near 1);
 * **hard prune** a quarter of an epoch before the end of the budget (the L1
-  ramp also ends there), keeping ``1 - --sparsity`` of the filters of every
-  coupled group (joint norm over the residual Add partners);
+  ramp also ends there), to ``--target`` FLOPs (``tfprune.prune(...,
+  target=)``: the library gives every coupled group the same kept ratio that
+  meets it; joint norm over the residual Add partners);
 * **masked retraining** for the rest of the budget.
 
 Then both pruned models are slimmed, fine-tuned for ``--finetune-epochs``,
@@ -40,7 +41,7 @@ import tfprune  # noqa: E402
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     _common.add_arguments(parser, out="build/examples/admm")
-    parser.add_argument("--sparsity", type=float, default=0.5, help="fraction of filters pruned per group")
+    parser.add_argument("--target", type=float, default=0.25, help="FLOPs of the slim model, fraction of dense")
     parser.add_argument("--rho", type=float, default=0.5, help="initial ADMM penalty weight")
     parser.add_argument("--rho-factor", type=float, default=1.3, help="rho growth per Z/U update")
     parser.add_argument("--rho-max", type=float, default=2.0)
@@ -55,14 +56,15 @@ def admm_schedule(args: argparse.Namespace, steps_per_epoch: int) -> tfprune.sch
     budget = args.prune_epochs * steps_per_epoch
     admm_steps = max(1, budget - steps_per_epoch // 4)
     update_every = max(1, min(admm_steps, steps_per_epoch // args.updates_per_epoch))
-    return tfprune.schedules.ADMMSchedule(args.sparsity, admm_steps=admm_steps, update_every=update_every)
+    # With ``target=`` the schedule's sparsity is progress: 0.5 is only its shape.
+    return tfprune.schedules.ADMMSchedule(0.5, admm_steps=admm_steps, update_every=update_every)
 
 
 def run_method(dense: keras.Model, task: _common.Task, args: argparse.Namespace, callbacks=()) -> keras.Model:
     schedule = admm_schedule(args, task.steps_per_epoch)
     print(f"ADMM: {schedule}")
     pruned = tfprune.prune(
-        dense, "admm", schedule=schedule, granularity="filter", round_to=args.round_to, seed=args.seed,
+        dense, "admm", target=args.target, schedule=schedule, round_to=args.round_to, seed=args.seed,
         rho=args.rho, rho_factor=args.rho_factor, rho_max=args.rho_max,
     )
     # The authors' group trains the ADMM phase with SGD (lr 0.01 on CIFAR,
@@ -84,7 +86,7 @@ def run_method(dense: keras.Model, task: _common.Task, args: argparse.Namespace,
 def main(argv=None) -> dict:
     args = parse_args(argv)
     settings = {
-        "granularity": "filter", "sparsity": args.sparsity, "rho": args.rho, "rho_factor": args.rho_factor,
+        "granularity": "filter", "target": args.target, "rho": args.rho, "rho_factor": args.rho_factor,
         "rho_max": args.rho_max, "updates_per_epoch": args.updates_per_epoch,
         "admm_optimizer": f"SGD(lr={args.admm_lr}, momentum=0.9)",
     }

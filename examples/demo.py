@@ -1,12 +1,16 @@
 """The tfprune main job, end to end on real offline data (MNIST).
 
 1. train a small ResNet-style CNN on MNIST (dense baseline);
-2. prune 50% of the filters of every coupled group with the L1 criterion
-   (Li et al. 2017) under a PolynomialDecay schedule, inside ``model.fit``;
-3. ``slim`` the model (physically remove the channels), check that its
-   outputs equal the masked model's, and fine-tune the (4x cheaper) slim model;
-5. export both models to TFLite and time them with LiteRT side by side;
-6. print one table: parameters, FLOPs, accuracy, .tflite size, latency.
+2. prune with the L1 criterion (Li et al. 2017) to a FLOPs budget, 4x fewer
+   FLOPs by default (``tfprune.prune(model, "l1", target=0.25)``): the
+   library picks how many filters every coupled group keeps, and a
+   PolynomialDecay schedule ramps the budget from dense to the target inside
+   ``model.fit``;
+3. ``slim`` the model (physically remove the channels), print the requested
+   and achieved FLOPs (and parameters), check that its outputs equal the
+   masked model's, and fine-tune the slim model;
+4. export both models to TFLite and time them with LiteRT side by side;
+5. print one table: parameters, FLOPs, accuracy, .tflite size, latency.
 
 Run with ``make demo`` (about 4 minutes on 2 CPU cores).
 """
@@ -34,7 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=2, help="dense training epochs")
     parser.add_argument("--prune-epochs", type=int, default=1, help="epochs over which the sparsity ramps up")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning epochs of the slim model")
-    parser.add_argument("--sparsity", type=float, default=0.5)
+    parser.add_argument("--target", type=float, default=0.25,
+                        help="FLOPs of the pruned model as a fraction of the dense model's (0.25: 4x fewer)")
     parser.add_argument("--round-to", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -72,15 +77,19 @@ def main(argv=None) -> dict:
     )
     dense.fit(train, epochs=args.epochs, verbose=args.verbose, shuffle=False)
 
-    print(f"\n== 2. L1 pruning to {args.sparsity:.0%} inside fit")
+    dense_flops, dense_params = metrics.count_flops(dense), metrics.count_params(dense)
+    requested = args.target * dense_flops
+    print(f"\n== 2. L1 pruning to {args.target:g} x the dense FLOPs ({requested / 1e6:.2f} MFLOPs) inside fit")
+    # With `target=`, the schedule's sparsity is read as progress: the budget
+    # moves from the dense FLOPs (0) to the target (final_sparsity).
     schedule = tfprune.schedules.PolynomialDecay(
         initial_sparsity=0.0,
-        final_sparsity=args.sparsity,
+        final_sparsity=0.5,
         begin_step=0,
         end_step=max(1, args.prune_epochs * steps_per_epoch - steps_per_epoch // 4),
         frequency=max(1, steps_per_epoch // 8),
     )
-    pruned = tfprune.prune(dense, "l1", schedule=schedule, round_to=args.round_to)
+    pruned = tfprune.prune(dense, "l1", target=args.target, schedule=schedule, round_to=args.round_to)
     compile_model(pruned, 1e-3)
     pruned.fit(
         train,
@@ -94,6 +103,14 @@ def main(argv=None) -> dict:
     print("\n== 3. slim (physically remove the pruned channels), then fine-tune it")
     slim = tfprune.slim(pruned)
     tfprune.make_plan(pruned).to_json(out / "plan.json")
+    achieved, params = metrics.count_flops(slim), metrics.count_params(slim)
+    budget = {
+        "requested_flops": requested, "achieved_flops": achieved, "dense_flops": dense_flops,
+        "achieved_params": params, "dense_params": dense_params,
+    }
+    print(f"FLOPs (MACs): requested {requested / 1e6:.3f} M ({args.target:.3f} x dense), "
+          f"achieved {achieved / 1e6:.3f} M ({achieved / dense_flops:.3f} x dense)")
+    print(f"parameters: {dense_params:,} dense -> {params:,} ({params / dense_params:.3f} x dense)")
     x_check = x_test[:256]
     masked_out = pruned.predict(x_check, verbose=0)
     slim_out = slim.predict(x_check, verbose=0)
@@ -128,9 +145,12 @@ def main(argv=None) -> dict:
     wall = time.perf_counter() - t0
 
     print_table(rows)
-    print(f"\nslim vs masked max abs difference: {max_diff:.2e}; total time {wall / 60:.1f} min")
+    print(f"\nFLOPs requested {requested / 1e6:.3f} M, achieved {achieved / 1e6:.3f} M "
+          f"({achieved / dense_flops:.3f} x dense); params {params:,} ({params / dense_params:.3f} x dense)")
+    print(f"slim vs masked max abs difference: {max_diff:.2e}; total time {wall / 60:.1f} min")
     result = {
         "rows": rows,
+        "budget": budget,
         "max_abs_diff": max_diff,
         "accuracy_before_finetuning": pruned_accuracy,
         "latency": latency,

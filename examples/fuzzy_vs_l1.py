@@ -4,8 +4,9 @@ The fuzzy method runs its alpha-cut every ``steps_per_epoch // 8`` steps of
 the ``--prune-epochs`` pruning epochs (an :class:`IntervalSchedule`); the cut
 decides how many filters of each coupled group go at each step, until the
 model's FLOPs after slimming reach ``--target-flops`` (a fraction of the dense
-FLOPs). The L1 baseline (Li et al. 2017) is then run at the uniform sparsity
-that gives the same FLOPs, over the same epochs, and both slim models get the
+FLOPs, passed as ``tfprune.prune(..., target=)``). The L1 baseline (Li et al.
+2017) is then given the FLOPs fuzzy pruning reached as its target, over the
+same epochs, and both slim models get the
 same fine-tuning (``examples/_common.py``).
 
 On a trained network the L1 norms of one layer's filters are usually within a
@@ -66,7 +67,7 @@ def run_fuzzy(dense, task, args, report: dict | None = None, callbacks=()):
         dense, "fuzzy", schedule=schedule, round_to=args.round_to, seed=args.seed,
         alpha=args.alpha, alpha_importance=args.alpha_importance, memberships=args.memberships,
         breakpoints=_breakpoints(args.breakpoints), normalization=args.normalization,
-        target_flops=args.target_flops, max_step_fraction=args.max_step_fraction,
+        target=args.target_flops, max_step_fraction=args.max_step_fraction,
     )
     _common.compile_model(pruned, 1e-3)
     pruned.fit(task.train, epochs=args.prune_epochs, verbose=args.verbose,

@@ -20,9 +20,12 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "compare.py"
-METHODS = ("l1", "l2", "spp-filter", "spp-column", "admm-filter", "fuzzy", "lrf", "tfmot")
-#: Methods whose FLOPs are set by a bisection on the target before the run.
-MATCHED = ("l1", "l2", "admm-filter", "lrf")
+METHODS = ("l1", "l2", "fpgm", "taylor", "spp-filter", "spp-column", "admm-filter", "fuzzy", "lrf", "tfmot",
+           "l1-global", "lrf-global")
+#: Methods given the target as a budget (``tfprune.prune(..., target=)``) that the library meets within
+#: the --quick run's 32 steps. SPP (filter) raises its probabilities by at most A per step and is still
+#: pruning when they end (measured: 0.69 x dense FLOPs); it only must not overshoot.
+MATCHED = ("l1", "l2", "fpgm", "taylor", "admm-filter", "fuzzy", "lrf", "l1-global", "lrf-global")
 
 pytestmark = [pytest.mark.slow, pytest.mark.tflite]
 
@@ -87,7 +90,12 @@ def check_flops_match_the_target(quick):
     _, result = quick
     runs = {r["method"]: r for r in result["runs"]}
     for name in MATCHED:
-        assert abs(runs[name]["flops_ratio"] - 0.25) < 0.03, (name, runs[name]["flops_ratio"])
+        # At most the target, within the budget's 2 % tolerance of the dense FLOPs.
+        assert 0.25 - 0.02 - 1e-9 <= runs[name]["flops_ratio"] <= 0.25 + 1e-9, (name, runs[name]["flops_ratio"])
+        assert runs[name]["settings"]["target"] == 0.25, name
+    assert 0.25 - 0.02 - 1e-9 <= runs["spp-filter"]["flops_ratio"] < 1.0
+    # Global allocation ranks across groups: its slim model differs from the uniform one.
+    assert runs["l1-global"]["params"] != runs["l1"]["params"]
     # Unstructured / column pruning: nothing is removed, the gain is theoretical.
     for name in ("spp-column", "tfmot"):
         assert runs[name]["physical"] is False

@@ -116,6 +116,17 @@ def test_normalizations_keep_the_order_within_a_group(how):
     np.testing.assert_array_equal(np.argsort(selection.normalize_scores(scores, how)), np.argsort(scores))
 
 
+@pytest.mark.parametrize("how", [h for h in selection.NORMALIZATIONS if h is not None])
+def test_normalizations_ignore_removed_units_scored_inf(how):
+    # LRF scores the units it already removed +inf: the others must keep
+    # their normalised values (not 0 or NaN from inf statistics).
+    scores = np.array([3.0, np.inf, 1.0, 2.0, np.inf, 7.0])
+    out = selection.normalize_scores(scores, how)
+    finite = np.isfinite(scores)
+    np.testing.assert_allclose(out[finite], selection.normalize_scores(scores[finite], how))
+    assert np.isposinf(out[~finite]).all()
+
+
 def test_feasible_counts_and_kept_count():
     assert selection.feasible_counts(20, 20, 8, 8).tolist() == [8, 16, 20]
     assert selection.feasible_counts(20, 16, 8, 8).tolist() == [8, 16]

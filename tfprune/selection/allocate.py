@@ -80,9 +80,17 @@ def normalize_scores(scores: np.ndarray, how: str | None) -> np.ndarray:
     ``"minmax"`` (``(s - min) / (max - min)``).
     """
     s = np.asarray(scores, dtype=np.float64)
-    eps = 1e-12
     if how is None:
         return s
+    # Statistics over the finite scores only: methods score units they have
+    # already removed as +inf (LRF), which would turn every score into 0/NaN.
+    finite = np.isfinite(s)
+    if how in NORMALIZATIONS and not finite.all():
+        out = s.copy()
+        if finite.any():
+            out[finite] = normalize_scores(s[finite], how)
+        return out
+    eps = 1e-12
     if how == "mean":
         return s / (np.abs(s.mean()) + eps)
     if how == "max":
