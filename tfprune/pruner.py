@@ -174,6 +174,10 @@ class Pruner:
         should_prune, sparsity = schedule(step)
         if not should_prune:
             return None
+        return self._progress(schedule, sparsity)
+
+    def _progress(self, schedule, sparsity: float) -> float:
+        """A schedule's sparsity read as progress towards the budget, in [0, 1]."""
         final = self.final_sparsity(schedule)
         return 1.0 if final <= 0 else min(1.0, float(sparsity) / final)
 
@@ -319,8 +323,7 @@ class Pruner:
         allocation is computed per step and state (cached until the keep flags
         or the progress change, and cleared by :meth:`step`).
         """
-        final = self.final_sparsity(self.schedule_of(group))
-        progress = 1.0 if final <= 0 else min(1.0, float(sparsity) / final)
+        progress = self._progress(self.schedule_of(group), sparsity)
         key = (progress, self.keep.tobytes())
         cached = self._budget_cache.get(key)
         if cached is None:

@@ -41,6 +41,24 @@ if TYPE_CHECKING:
     from tfprune.schedules import PruningSchedule
 
 
+def filter_scores(pruner: Pruner, group: ChannelGroup, slice_scores, ord: int = 1) -> np.ndarray:
+    """One score per unit of ``group`` from a score per filter of each producing slice.
+
+    ``slice_scores(value, axis)`` scores the filters of one weight (``value``,
+    indexed by ``axis``); :func:`tfprune.criteria.group_scores` combines the
+    slices of coupled layers (``ord`` 1: sum, 2: root of the sum of squares).
+    Score-only criteria (L1/L2, FPGM) are this plus their per-slice rule.
+    """
+    from tfprune import criteria
+    from tfprune.graph import rules as rules_lib
+
+    contributions = []
+    for layer_path, weight, axis in pruner.group_slices(group, rules_lib.FILTER):
+        values = slice_scores(pruner.weight_value(layer_path, weight), axis)
+        contributions.append((values, pruner.local_units(group, layer_path, weight, axis)))
+    return criteria.group_scores(contributions, group.num_channels, ord=ord)
+
+
 class PruningMethod:
     """Base class: schedule-driven, score-based selection of channels.
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 import keras
 
 from tfprune import criteria
-from tfprune.graph import rules as rules_lib
-from tfprune.methods.base import PruningMethod
+from tfprune.methods.base import PruningMethod, filter_scores
 
 
 @keras.saving.register_keras_serializable(package="tfprune")
@@ -33,13 +32,12 @@ class GeometricMedianPruning(PruningMethod):
         self.ord = ord
 
     def scores(self, pruner, group):
-        contributions = []
-        for layer_path, weight, axis in pruner.group_slices(group, rules_lib.FILTER):
-            values = criteria.fpgm.distance_sums(pruner.weight_value(layer_path, weight), axis, ord=self.ord)
+        def mean_normalised_distances(value, axis):
+            values = criteria.fpgm.distance_sums(value, axis, ord=self.ord)
             mean = values.mean()
-            values = values / mean if mean > 0 else values  # identical filters: all 0
-            contributions.append((values, pruner.local_units(group, layer_path, weight, axis)))
-        return criteria.group_scores(contributions, group.num_channels, ord=1)
+            return values / mean if mean > 0 else values  # identical filters: all 0
+
+        return filter_scores(pruner, group, mean_normalised_distances, ord=1)
 
     def get_config(self):
         return {"ord": self.ord}

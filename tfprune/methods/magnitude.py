@@ -17,8 +17,7 @@ import keras
 import numpy as np
 
 from tfprune import criteria
-from tfprune.graph import rules as rules_lib
-from tfprune.methods.base import PruningMethod
+from tfprune.methods.base import PruningMethod, filter_scores
 
 
 @keras.saving.register_keras_serializable(package="tfprune")
@@ -42,13 +41,10 @@ class MagnitudePruning(PruningMethod):
         self.ord = ord
 
     def scores(self, pruner, group):
-        contributions = []
-        for layer_path, weight, axis in pruner.group_slices(group, rules_lib.FILTER):
-            value = pruner.weight_value(layer_path, weight)
-            values = criteria.slice_norms(value, axis, ord=self.ord)
-            values = values / (value.size // value.shape[axis])  # per-weight mean
-            contributions.append((values, pruner.local_units(group, layer_path, weight, axis)))
-        return criteria.group_scores(contributions, group.num_channels, ord=self.ord)
+        def per_weight_norms(value, axis):
+            return criteria.slice_norms(value, axis, ord=self.ord) / (value.size // value.shape[axis])
+
+        return filter_scores(pruner, group, per_weight_norms, ord=self.ord)
 
     def kernel_scores(self, pruner, entry):
         kernel = pruner.kernel_value(entry)
