@@ -28,6 +28,8 @@ from tfprune.pruner import Pruner
 from tfprune.pruning import one_shot, prune
 from tfprune.selection import Target
 from tfprune.analysis import SensitivityResult, sensitivity
+from tfprune import report
+from tfprune.report import summary
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -58,9 +60,11 @@ __all__ = [
     "prune",
     "register_method",
     "register_rule",
+    "report",
     "run_tflite",
     "schedules",
     "sensitivity",
     "slim",
     "strip_pruning",
+    "summary",
 ]
