@@ -29,7 +29,7 @@ from tfprune.pruning import one_shot, prune
 from tfprune.selection import Target
 from tfprune.analysis import SensitivityResult, sensitivity
 from tfprune import report
-from tfprune.report import summary
+from tfprune.report import plot_widths, summary
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -57,6 +57,7 @@ __all__ = [
     "make_plan",
     "methods",
     "one_shot",
+    "plot_widths",
     "prune",
     "register_method",
     "register_rule",
