@@ -118,7 +118,16 @@ def measure(model: keras.Model, reference: keras.Model | None = None) -> tuple[l
     _check_model(model, "model")
     if reference is not None:
         _check_model(reference, "reference")
-    graph, keep, cost, masked = _state(model)
+    return measure_state(model, _state(model), reference)
+
+
+def measure_state(model: keras.Model, state, reference: keras.Model | None = None) -> tuple[list[dict], dict]:
+    """:func:`measure` from an existing ``(graph, keep, cost model, masked)``.
+
+    For callers that already hold the pruning state (the
+    :class:`~tfprune.Pruner` of a model being trained), so it is not rebuilt.
+    """
+    graph, keep, cost, masked = state
     after = _measure_at(model, graph, cost, keep, masked)
     before = None
     if reference is not None:
