@@ -28,6 +28,8 @@ import keras
 import numpy as np
 
 from tfprune import errors
+from tfprune.layers import find_wrappers
+from tfprune.pruner import Pruner
 from tfprune.report import widths as widths_lib
 from tfprune.report.plot import render_widths
 
@@ -91,8 +93,6 @@ class PruningSummaries(keras.callbacks.TensorBoard):
         return getattr(self.model, "tfprune_target", self.model)
 
     def _pruner(self):
-        from tfprune.pruner import Pruner
-
         pruner = Pruner(self._target())
         if self._cost_model is None:
             self._cost_model = pruner.cost_model
@@ -153,8 +153,6 @@ class PruningSummaries(keras.callbacks.TensorBoard):
 
     # -- Keras hooks ------------------------------------------------------------
     def on_train_begin(self, logs=None):
-        from tfprune.layers import find_wrappers
-
         if not find_wrappers(self._target()):
             msg = (
                 f"PruningSummaries needs a pruned model, but model `{self._target().name}` "
