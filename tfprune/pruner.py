@@ -91,6 +91,7 @@ class Pruner:
         self._cost_model = None
         self._applied_progress = None
         self._budget_cache: dict = {}
+        self._allocation_cache = None
         self._run_states: dict[int, object] = {}
         #: The one method object of the model (the wrappers read it from here).
         self.method = holder.method
@@ -116,6 +117,8 @@ class Pruner:
         for group in self.graph.groups:
             self._local[np.array(group.units, dtype=np.int64)] = np.arange(group.num_channels)
         self.keep = np.ones(self.graph.num_units, dtype=bool)
+        self._view = None
+        self._method_ready = False
         self._read_masks()
 
     def sync(self) -> None:
@@ -130,9 +133,14 @@ class Pruner:
         self._applied_progress = None
         self._budget_cache = {}
         self._run_states = {}
+        self._method_ready = False
 
     # State <-> masks --------------------------------------------------------
+    # ``self.keep`` and ``self._kernel_keep`` are the working copy a method
+    # edits; the mask variables are the committed state, written by
+    # :meth:`write_masks` (the driver calls it after the method's update).
     def _read_masks(self) -> None:
+        self._written = {}
         for entry in self.entries:
             wrapper = entry.layer
             for variable, layout in (
@@ -142,7 +150,13 @@ class Pruner:
                 if variable is None or layout is None:
                     continue
                 mask = np.asarray(keras.ops.convert_to_numpy(variable))
+                self._written[id(variable)] = mask.astype("float32")
                 self.keep[self.graph.units(layout)[mask < 0.5]] = False
+        self._kernel_keep = {}
+        for entry in self.kernel_entries:
+            mask = np.asarray(keras.ops.convert_to_numpy(entry.layer.kernel_mask)).astype("float32")
+            self._written[id(entry.layer.kernel_mask)] = mask
+            self._kernel_keep[entry.path] = mask > 0.5
 
     def masks_for(self, entry) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The (input, output) masks of a wrapper entry under ``self.keep``."""
@@ -151,14 +165,34 @@ class Pruner:
         mask_out = self.graph.keep_mask(self.keep, entry.output_layout) if wrapper.output_mask is not None else None
         return mask_in, mask_out
 
-    def write_masks(self) -> None:
-        """Assign the masks implied by ``self.keep`` to every wrapper."""
+    def layer_masks(self, layer_path: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The (input, output) masks of a wrapped layer under the working keep flags."""
+        entry = self._entry_by_path[layer_path]
+        return self.masks_for(entry) if isinstance(entry.layer, PruningWrapper) else (None, None)
+
+    def write_masks(self) -> int:
+        """Commit the keep flags: assign the masks they imply to every wrapper.
+
+        Only masks that differ from what was last read or written are
+        assigned, so a step on which the method changed nothing costs no
+        variable write. Returns the number of variables assigned.
+        """
+        pending = []
         for entry in self.entries:
-            mask_in, mask_out = self.masks_for(entry)
-            if mask_in is not None:
-                entry.layer.input_mask.assign(mask_in)
-            if mask_out is not None:
-                entry.layer.output_mask.assign(mask_out)
+            for variable, mask in zip((entry.layer.input_mask, entry.layer.output_mask), self.masks_for(entry)):
+                if mask is not None:
+                    pending.append((variable, mask))
+        for entry in self.kernel_entries:
+            pending.append((entry.layer.kernel_mask, self._kernel_keep[entry.path].astype("float32")))
+        written = 0
+        for variable, mask in pending:
+            last = self._written.get(id(variable))
+            if last is not None and np.array_equal(last, mask):
+                continue
+            variable.assign(mask)
+            self._written[id(variable)] = mask
+            written += 1
+        return written
 
     # Group helpers for methods ---------------------------------------------
     def schedule_of(self, group: ChannelGroup) -> schedules_lib.PruningSchedule:
@@ -244,7 +278,7 @@ class Pruner:
                 selection.Candidate(
                     key=group.id,
                     units=np.array(group.units, dtype=np.int64),
-                    scores=np.asarray(method.scores(self, group), dtype=np.float64),
+                    scores=np.asarray(method.scores(self.view, group), dtype=np.float64),
                     keep=self.group_keep(group),
                     round_to=self.round_to,
                     floor=selection.default_floor(group.num_channels, self.round_to),
@@ -274,15 +308,24 @@ class Pruner:
             if budget["allocation"] == "sensitivity":
                 result = self._allocate_from_sensitivity(method, target.metric, current, tolerance)
             else:
-                result = selection.allocate(
-                    self.candidates(method),
-                    lambda keep: cost_model.cost(target.metric, keep),
-                    current,
-                    base_keep=self.keep,
-                    allocation=budget["allocation"],
-                    normalize=budget["normalize"],
-                    tolerance=tolerance,
-                )
+                candidates = self.candidates(method)
+                # The same question gets the same answer: prune's early check
+                # and one_shot (or two calls at one step) allocate once.
+                key = (current, tolerance, self.keep.tobytes(), *(c.scores.tobytes() for c in candidates))
+                cached = self._allocation_cache
+                if cached is not None and cached[0] == key:
+                    result = cached[1]
+                else:
+                    result = selection.allocate(
+                        candidates,
+                        lambda keep: cost_model.cost(target.metric, keep),
+                        current,
+                        base_keep=self.keep,
+                        allocation=budget["allocation"],
+                        normalize=budget["normalize"],
+                        tolerance=tolerance,
+                    )
+                    self._allocation_cache = (key, result)
         except selection.Unreachable as exc:
             raise self._budget_error(exc, target, dense) from None
         if final and not strict and abs(result.cost - goal) > budget["tolerance"] * dense:
@@ -326,7 +369,7 @@ class Pruner:
         )
 
     def apply_budget(self, method, progress: float = 1.0, *, strict: bool = True) -> None:
-        """Prune to the budget at ``progress`` and write the masks.
+        """Set the keep flags to the budget at ``progress`` (the driver commits them).
 
         A repeated call at the progress already applied does nothing (a
         constant schedule fires at every step).
@@ -336,7 +379,6 @@ class Pruner:
         allocation = self.allocate_budget(method, progress, strict=strict)
         for group in self.active_groups:
             self.set_group_keep(group, allocation.keep[group.id])
-        self.write_masks()
         self._applied_progress = progress
 
     def budget_status(self) -> tuple[float, float, float]:
@@ -414,12 +456,16 @@ class Pruner:
         return self._kernel_schedules[entry.path]
 
     def kernel_keep(self, entry) -> np.ndarray:
-        """Keep flags of a wrapper's kernel groups (``kernel_mask`` shape)."""
-        return np.asarray(keras.ops.convert_to_numpy(entry.layer.kernel_mask)) > 0.5
+        """Copy of the keep flags of a wrapper's kernel groups (``kernel_mask`` shape)."""
+        return self._kernel_keep[entry.path].copy()
 
     def set_kernel_keep(self, entry, keep: np.ndarray) -> None:
-        """Assign a wrapper's kernel mask from keep flags."""
-        entry.layer.kernel_mask.assign(np.asarray(keep, dtype="float32"))
+        """Set the keep flags of a wrapper's kernel groups (call write_masks after)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != self._kernel_keep[entry.path].shape:
+            msg = f"Internal: kernel keep flags of shape {keep.shape}, expected {self._kernel_keep[entry.path].shape}."
+            raise ValueError(msg)
+        self._kernel_keep[entry.path] = keep.copy()
 
     def kernel_value(self, entry) -> np.ndarray:
         """Current (unmasked) kernel of a wrapper's layer, as NumPy."""
@@ -481,10 +527,40 @@ class Pruner:
         for entry in self.entries:
             entry.layer._callback_active = active
 
+    @property
+    def view(self):
+        """The :class:`~tfprune.methods.view.MethodView` the method's hooks receive."""
+        if self._view is None:
+            from tfprune.methods.view import MethodView
+
+            self._view = MethodView(self)
+        return self._view
+
+    def _init_method(self) -> None:
+        if not self._method_ready:
+            self.method.init(self.view)
+            self._method_ready = True
+
     def step(self, step: int) -> None:
-        """Run the method's per-step hook at optimizer step ``step``."""
+        """Run the method's update at optimizer step ``step``, then commit the keep flags."""
         self._budget_cache = {}
-        self.method.on_train_batch_begin(self, int(step))
+        self._init_method()
+        self.method.update(self.view, int(step))
+        self.write_masks()
+
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        """Run the method's end-of-epoch update, commit, and return its epoch logs."""
+        self._init_method()
+        self.method.on_epoch_end(self.view, int(epoch))
+        self.write_masks()
+        return self.method.epoch_logs(self.view)
+
+    def one_shot(self) -> None:
+        """Prune at once to the final state (:func:`tfprune.one_shot`), then commit."""
+        self._budget_cache = {}
+        self._init_method()
+        self.method.one_shot(self.view)
+        self.write_masks()
 
     def pruned_fraction(self) -> float:
         """Fraction of the prunable units that are masked.

@@ -294,7 +294,7 @@ def one_shot(model: keras.Model) -> keras.Model:
             "use a score-based method ('l1', 'l2') for one-shot pruning."
         )
         raise errors.PruningArgumentError(msg)
-    pruner.method.one_shot(pruner)
+    pruner.one_shot()
     return model
 
 
