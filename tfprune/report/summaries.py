@@ -85,6 +85,7 @@ class PruningSummaries(keras.callbacks.TensorBoard):
         super().__init__(log_dir=log_dir, update_freq=update_freq, **kwargs)
         self._pruning_writer = None
         self._cost_model = None
+        self._state = None
         self._scalars_step = None
 
     # -- state ----------------------------------------------------------------
@@ -93,10 +94,12 @@ class PruningSummaries(keras.callbacks.TensorBoard):
         return getattr(self.model, "tfprune_target", self.model)
 
     def _pruner(self):
-        pruner = Pruner(self._target())
-        if self._cost_model is None:
-            self._cost_model = pruner.cost_model
-        return pruner
+        # The model's one pruning state (the one UpdatePruning drives): built
+        # or re-read once per fit, then shared, so writing costs no re-read.
+        if self._state is None:
+            self._state = Pruner(self._target())
+            self._cost_model = self._state.cost_model
+        return self._state
 
     def _step(self) -> int:
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
@@ -121,7 +124,7 @@ class PruningSummaries(keras.callbacks.TensorBoard):
             self._scalars_step = step
         image = None
         if epoch_end:
-            for name, value in pruner.method.epoch_logs(pruner).items():
+            for name, value in pruner.method.epoch_logs(pruner.view).items():
                 scalars[f"method/{name}"] = float(value)
             state = (pruner.graph, keep.copy(), cost, True)
             rows, totals = widths_lib.measure_state(self._target(), state)
@@ -162,6 +165,7 @@ class PruningSummaries(keras.callbacks.TensorBoard):
             )
             raise errors.PruningArgumentError(msg)
         self._scalars_step = None
+        self._state = None
         super().on_train_begin(logs)
 
     def on_train_batch_end(self, batch, logs=None):
