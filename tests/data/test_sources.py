@@ -71,6 +71,11 @@ def test_npz_split_and_passthrough(tmp_path, digits_uint8):
     xv, yv = _all(source.validation)
     np.testing.assert_allclose(np.sort(np.concatenate([x, xv]).reshape(60, -1).sum(1)),
                                np.sort(images.reshape(60, -1).sum(1) / 255.0), rtol=1e-5)
+    # a seeded order: the same in any process for a seed, a permutation of train
+    first, again, other = (_all(source.train_in_order(s))[1] for s in (3, 3, 4))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    np.testing.assert_array_equal(np.sort(first), np.sort(y))
     # an explicit validation split, and a flat (non-image) model input
     flat = images.reshape(60, 64).astype(np.float32)
     np.savez(tmp_path / "f.npz", x=flat[:50], y=labels[:50], x_val=flat[50:], y_val=labels[50:])
