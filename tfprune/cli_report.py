@@ -8,12 +8,13 @@ are complete:
 - ``slim.tflite`` (float32) and, with ``--quantize int8``,
   ``slim.int8.tflite`` calibrated on training samples; ``dense.tflite``, the
   reference the latency is timed against; each with its JSON sidecar;
+- ``widths.png``: per-layer widths, dense vs slim (:func:`tfprune.plot_widths`);
 - ``report.json`` and ``report.md``: parameters and FLOPs (MACs) of the dense
   and slim models, the requested target and the one reached, validation
   accuracy before and after (Keras, and LiteRT for the exported files),
   LiteRT latency of dense and slim timed side by side in alternating rounds
   (:func:`tfprune.compare_latency`), the training history, and the width of
-  every layer before and after.
+  every layer before and after (:func:`tfprune.report.layer_widths`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def finish(
     if args.latency_rounds:
         latency = tfprune.compare_latency(exported["dense_tflite"], exported["tflite"], rounds=args.latency_rounds)
 
+    files["widths_png"] = tfprune.plot_widths(small, staging / "widths.png", reference=dense).name
     report = _report(pruned, dense, small, source, state, args, slim_eval, litert, latency, exported, files)
     files["report_json"], files["report_md"] = "report.json", "report.md"
     (staging / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
@@ -126,33 +128,9 @@ def _report(pruned, dense, small, source, state, args, slim_eval, litert, latenc
         "history": [
             {**row, "phase": "prune" if row["epoch"] <= args.epochs else "finetune"} for row in state["history"]
         ],
-        "layers": layer_widths(dense, small),
+        "layers": tfprune.report.layer_widths(small, reference=dense),
         "files": files,
     }
-
-
-def layer_widths(dense: keras.Model, small: keras.Model) -> list[dict[str, Any]]:
-    """Output channels, params and MACs of every counted layer, dense and slim."""
-    from tfprune.metrics import flops_by_layer
-
-    slim_flops = flops_by_layer(small)
-    rows = []
-    for path, flops in flops_by_layer(dense).items():
-        before, after = _layer_at(dense, path), _layer_at(small, path)
-        rows.append({
-            "layer": path, "type": type(before).__name__,
-            "channels": int(before.output.shape[-1]), "channels_slim": int(after.output.shape[-1]),
-            "params": int(before.count_params()), "params_slim": int(after.count_params()),
-            "flops": int(flops), "flops_slim": int(slim_flops.get(path, 0)),
-        })
-    return rows
-
-
-def _layer_at(model: keras.Model, path: str) -> keras.layers.Layer:
-    layer = model
-    for name in path.split("/"):
-        layer = layer.get_layer(name)
-    return layer
 
 
 def summary_line(report: dict[str, Any]) -> str:
@@ -226,11 +204,7 @@ def markdown(report: dict[str, Any]) -> str:
                   "| ---: | --- |" + " ---: |" * len(keys)]
         for row in report["history"]:
             lines.append(f"| {row['epoch']} | {row['phase']} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |")
-    lines += ["", "## Layer widths", "", "| layer | type | channels | params | FLOPs |", "| --- | --- | ---: | ---: | ---: |"]
-    for row in report["layers"]:
-        lines.append(
-            f"| {row['layer']} | {row['type']} | {row['channels']} -> {row['channels_slim']} | "
-            f"{row['params']:,} -> {row['params_slim']:,} | {row['flops']:,} -> {row['flops_slim']:,} |"
-        )
+    lines += ["", "## Layer widths", "", "Output channels before -> after; params and FLOPs of the slim model.",
+              "", tfprune.report.to_markdown(report["layers"]).rstrip("\n"), "", "![layer widths](widths.png)"]
     lines += ["", "## Files", ""] + [f"- `{name}`" for name in sorted(set(report["files"].values()))]
     return "\n".join(lines) + "\n"
