@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"tfprune prune: data: {source.description}")
     print(f"tfprune prune: {source.num_train} training / {source.num_validation} validation examples")
     settings = _settings(args)
-    out.mkdir(parents=True, exist_ok=True)
+    dense = _compile(model, args)  # checks --loss/--optimizer before anything is written
     checkpoints = out / "checkpoints"
     state = _read_state(checkpoints, settings)
     steps_per_epoch = math.ceil(source.num_train / args.batch_size)
@@ -148,7 +148,6 @@ def run(args: argparse.Namespace) -> int:
     keras.utils.set_random_seed(args.seed)
 
     if state is None:
-        dense = _compile(model, args)
         dense_eval = _evaluate(dense, validation, args)
         print(f"tfprune prune: dense model: accuracy {dense_eval['accuracy']:.4f}")
         pruned = tfprune.prune(model, args.method, target=args.target, **_prune_options(args, source, steps_per_epoch))
@@ -177,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
             return 130
     from tfprune import cli_report
 
+    out.mkdir(parents=True, exist_ok=True)
     with _staging(out) as staging:
         report = cli_report.finish(pruned, model, source, validation, state, args, staging)
         for name in report["files"].values():

@@ -164,7 +164,14 @@ def load_source(
         )
         raise _errors.DatasetNotFoundError(msg)
     else:
-        result = load_tfds_source(text, shape, data_dir=data_dir, validation_fraction=validation_fraction)
+        try:
+            result = load_tfds_source(text, shape, data_dir=data_dir, validation_fraction=validation_fraction)
+        except _errors.DatasetNotFoundError as exc:
+            msg = (
+                f"There is no folder or .npz file {text!r} here, so it was read as a "
+                f"tensorflow-datasets name, and: {exc}"
+            )
+            raise _errors.DatasetNotFoundError(msg) from exc
     if num_classes is not None and result.num_classes is not None and result.num_classes > num_classes:
         msg = (
             f"The data has {result.num_classes} classes but the model has "
