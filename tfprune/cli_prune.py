@@ -44,6 +44,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,8 @@ from tfprune._atomic import save_keras_atomic, write_atomic
 
 #: Methods that run from their name with the ramp; ``taylor`` also gets the training batches.
 RAMPED_METHODS = ("l1", "l2", "fpgm", "taylor")
-#: Methods that prune at their own pace (their default schedule) until the target.
+#: Methods whose own rule decides the pace (SPP's probabilities; fuzzy's alpha-cut, run ~8
+#: times over the pruning epochs); they stop at the target, if they reach it in time.
 OWN_PACE_METHODS = ("spp", "fuzzy")
 #: Methods the command runs; ``admm`` gets an ADMMSchedule over the pruning epochs.
 METHODS = (*RAMPED_METHODS, *OWN_PACE_METHODS, "admm")
@@ -183,6 +185,13 @@ def run(args: argparse.Namespace) -> int:
             os.replace(staging / name, out / name)
     print(f"tfprune prune: wrote {', '.join(sorted(report['files'].values()))} to {out}")
     print(cli_report.summary_line(report))
+    if not report["target"]["met"]:
+        print(
+            f"tfprune prune: warning: the target was not reached in {args.epochs} pruning epoch(s); "
+            f"{args.method} prunes at its own pace. Run with more --epochs (and a new --out), or use "
+            "l1/l2/fpgm/taylor, which follow the budget ramp.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -340,8 +349,15 @@ def _prune_options(args: argparse.Namespace, source: Any, steps_per_epoch: int) 
             0.0, 0.5, begin_step=0, end_step=end, frequency=max(1, min(end, steps_per_epoch // 8))
         )
     elif args.method == "admm":
+        # ADMM, then the hard prune a quarter epoch before the pruning epochs end, then masked retraining.
+        admm_steps = max(1, prune_steps - max(1, steps_per_epoch // 4))
         options["schedule"] = tfprune.schedules.ADMMSchedule(
-            0.5, admm_steps=max(1, prune_steps), update_every=max(1, min(prune_steps, steps_per_epoch // 4))
+            0.5, admm_steps=admm_steps, update_every=max(1, min(admm_steps, steps_per_epoch // 4))
+        )
+    elif args.method == "fuzzy":
+        # The alpha-cut decides how many filters go; it runs ~8 times over the pruning epochs.
+        options["schedule"] = tfprune.schedules.IntervalSchedule(
+            begin_step=0, end_step=max(1, prune_steps - 1), frequency=max(1, prune_steps // 8)
         )
     if args.method == "taylor":
         options["data"] = _batches(source, args, args.seed)
