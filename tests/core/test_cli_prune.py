@@ -105,6 +105,21 @@ def test_image_folder_end_to_end_with_resume(mnist, tmp_path, capsys, monkeypatc
     assert report["slim"]["accuracy"] > 0.5  # pruned and fine-tuned on real digits, far above chance
     assert json.loads((out / "slim.json").read_text())["labels"] == report["data"]["class_names"]
 
+    # Exactly where an uninterrupted run ends: same steps, masks, weights and per-epoch losses.
+    straight = tmp_path / "straight"
+    assert cli.main([a if a != str(out) else str(straight) for a in argv]) == 0
+    (a_history, a_model), (b_history, b_model) = (_last_checkpoint(d) for d in (straight, out))
+    assert int(a_model.optimizer.iterations.numpy()) == int(b_model.optimizer.iterations.numpy()) == 3 * steps
+    np.testing.assert_array_equal(tfprune.Pruner(a_model).keep, tfprune.Pruner(b_model).keep)
+    for a, b in zip(a_model.get_weights(), b_model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert [h["loss"] for h in a_history] == pytest.approx([h["loss"] for h in b_history], rel=1e-6)
+
+
+def _last_checkpoint(out):
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    return state["history"], keras.models.load_model(out / "checkpoints" / state["checkpoint"])
+
 
 def test_npz_with_int8(mnist, tmp_path, capsys):
     x, y = mnist
