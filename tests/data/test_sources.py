@@ -102,3 +102,14 @@ def test_clear_errors(tmp_path, digits_uint8):
         load_source(tmp_path / "d.npz", (8, 8, 2))
     with pytest.raises(errors.PruningArgumentError, match="3 classes but the model has 2 outputs"):
         load_source(tmp_path / "d.npz", (8, 8, 1), num_classes=2)
+
+
+def test_folder_of_mixed_sizes_is_resized(tmp_path):
+    for i, size in enumerate((8, 12, 10, 8)):
+        folder = tmp_path / f"c{i % 2}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{i}.png").write_bytes(tf.io.encode_png(np.full((size, size, 1), 9 * i, np.uint8)).numpy())
+    for shape, expected in (((6, 6, 1), (6, 6, 1)), ((None, None, 1), (8, 8, 1))):  # first file: 8x8
+        source = load_source(tmp_path, shape, validation_fraction=0.5)
+        x, _ = _all(source.train.concatenate(source.validation))
+        assert x.shape == (4, *expected)

@@ -232,14 +232,15 @@ def _channel_plan(have: int, want: int, what: str, received, shape) -> str | Non
     raise errors.PruningArgumentError(msg)
 
 
-def _converter(shape, what: str, received: Sequence[int | None]):
+def _converter(shape, what: str, received: Sequence[int | None], *, may_vary: bool = False):
     """A function mapping one float32 (h, w, c) image to ``shape``, and its note."""
     height, width, channels = _image_target(shape, what, received)
     have = int(received[-1])  # type: ignore[arg-type]
     plan = _channel_plan(have, channels, what, received, shape)
     size = (height or received[0], width or received[1])
-    resize = tuple(received[:2]) != size or None in received[:2]
-    notes = [n for n in (plan, f"resized to {size[0]}x{size[1]}" if resize and None not in size else None) if n]
+    resize = may_vary or tuple(received[:2]) != size or None in received[:2]
+    resized = tuple(received[:2]) != size and None not in size
+    notes = [n for n in (plan, f"resized to {size[0]}x{size[1]}" if resized else None) if n]
     if resize and None in size:
         msg = (
             f"The model's input {_fmt(shape)} has no fixed height/width and the "
@@ -319,20 +320,10 @@ def load_folder(
     first = _decode(tf.io.read_file(files[0]), None).numpy()
     received = first.shape
     what = f"the image folder {str(root)!r}"
-    height, width, channels = _image_target(shape, what, received)
-    convert, note = _converter(shape, what, received)
-    if height is None or width is None:
-        # Variable-size model: every image must share the first one's size.
-        sizes = {tuple(_decode(tf.io.read_file(f), None).shape[:2]) for f in files[:64]}
-        if len(sizes) > 1:
-            msg = (
-                f"The model's input {_fmt(shape)} has no fixed height/width and the "
-                f"images of {what} differ in size ({sorted(sizes)[:4]}...); tfprune "
-                "cannot batch them. Give the model a fixed input size, e.g. "
-                "keras.Input((224, 224, 3))."
-            )
-            raise errors.PruningArgumentError(msg)
-
+    _image_target(shape, what, received)
+    # Files may differ in size: every image is resized (to the first one's size
+    # for a model without a fixed height/width).
+    convert, note = _converter(shape, what, received, may_vary=True)
     rng = np.random.default_rng(seed)
     labels_arr = np.asarray(labels, dtype=np.int32)
     is_val = np.zeros(len(files), dtype=bool)
