@@ -186,10 +186,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"tfprune prune: wrote {', '.join(sorted(report['files'].values()))} to {out}")
     print(cli_report.summary_line(report))
     if not report["target"]["met"]:
-        print(
-            f"tfprune prune: warning: the target was not reached in {args.epochs} pruning epoch(s); "
+        why = (
             f"{args.method} prunes at its own pace. Run with more --epochs (and a new --out), or use "
-            "l1/l2/fpgm/taylor, which follow the budget ramp.",
+            "l1/l2/fpgm/taylor, which follow the budget ramp."
+            if args.method in OWN_PACE_METHODS
+            else "the channel counts could not reach it (see the BudgetWarning above)."
+        )
+        print(
+            f"tfprune prune: warning: the target was not reached in {args.epochs} pruning epoch(s); {why}",
             file=sys.stderr,
         )
     return 0
@@ -342,12 +346,8 @@ def _prune_options(args: argparse.Namespace, source: Any, steps_per_epoch: int) 
         "round_to": args.round_to or None, "allocation": args.allocation,
         "exclude": args.exclude, "seed": args.seed,
     }
-    if args.method in RAMPED_METHODS:
-        # The budget ramp ends a quarter epoch early (at least one step), in ~8 updates per epoch.
-        end = max(1, prune_steps - steps_per_epoch // 4)
-        options["schedule"] = tfprune.schedules.PolynomialDecay(
-            0.0, 0.5, begin_step=0, end_step=end, frequency=max(1, min(end, steps_per_epoch // 8))
-        )
+    if args.method in RAMPED_METHODS and prune_steps >= 2:
+        options["schedule"] = budget_ramp(prune_steps, steps_per_epoch)
     elif args.method == "admm":
         # ADMM, then the hard prune a quarter epoch before the pruning epochs end, then masked retraining.
         admm_steps = max(1, prune_steps - max(1, steps_per_epoch // 4))
@@ -362,6 +362,25 @@ def _prune_options(args: argparse.Namespace, source: Any, steps_per_epoch: int) 
     if args.method == "taylor":
         options["data"] = _batches(source, args, args.seed)
     return options
+
+
+def budget_ramp(prune_steps: int, steps_per_epoch: int) -> Any:
+    """The ramp of the score-based methods: from the dense cost to the target.
+
+    Zhu & Gupta (2018)'s polynomial schedule, read by ``target=`` as progress
+    (its final sparsity only sets the shape): ~8 mask updates per epoch, the
+    last one (progress 1, the target) a quarter epoch before the pruning
+    epochs end, on a step that training reaches (steps are 0-based and the
+    masks change only at multiples of the frequency).
+    """
+    import tfprune
+
+    frequency = max(1, steps_per_epoch // 8)
+    last = max(1, prune_steps - 1 - steps_per_epoch // 4)
+    end = (last // frequency) * frequency
+    if end < 1:
+        frequency, end = 1, last
+    return tfprune.schedules.PolynomialDecay(0.0, 0.5, begin_step=0, end_step=end, frequency=frequency)
 
 
 def _batches(source: Any, args: argparse.Namespace, seed: int) -> Any:

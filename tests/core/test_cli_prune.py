@@ -137,3 +137,11 @@ def test_npz_with_int8(mnist, tmp_path, capsys):
     assert tfprune.inspect_tflite(out / "slim.int8.tflite")["tensor_types"].get("int8", 0) > 0
     assert 0 <= report["slim"]["int8_tflite_accuracy"] <= 1
     assert report["data"]["num_train"] == 270 and report["data"]["num_validation"] == 30
+
+
+@pytest.mark.parametrize(("prune_steps", "steps_per_epoch"), [(2, 2), (3, 1), (12, 12), (34, 17), (100, 50)])
+def test_budget_ramp_reaches_the_target_on_a_step_training_reaches(prune_steps, steps_per_epoch):
+    schedule = cli_prune.budget_ramp(prune_steps, steps_per_epoch)
+    fires = [step for step in range(prune_steps) if schedule(step)[0]]
+    assert fires[0] == 0 and schedule(fires[-1])[1] == 0.5  # the last update is at full progress
+    assert len(fires) >= 2 and fires[-1] <= max(1, prune_steps - 1 - steps_per_epoch // 4)
