@@ -171,18 +171,25 @@ def run(args: argparse.Namespace) -> int:
                 callbacks=[tfprune.UpdatePruning(), checkpoint],
             )
         except KeyboardInterrupt:
-            print(
-                f"tfprune prune: interrupted; epochs 1-{state['epoch']} are saved in {checkpoints}. "
-                "Run the same command again to resume."
+            saved = (
+                f"epochs 1-{state['epoch']} are saved in {checkpoints}. Run the same command again to resume."
+                if state["epoch"]
+                else "no epoch was finished, nothing was saved."
             )
+            print(f"tfprune prune: interrupted; {saved}")
             return 130
     from tfprune import cli_report
 
     out.mkdir(parents=True, exist_ok=True)
     with _staging(out) as staging:
-        report = cli_report.finish(pruned, model, source, validation, state, args, staging)
-        for name in report["files"].values():
-            os.replace(staging / name, out / name)
+        try:
+            report = cli_report.finish(pruned, model, source, validation, state, args, staging)
+            for name in report["files"].values():
+                os.replace(staging / name, out / name)
+        except OSError as exc:
+            if isinstance(exc, errors.TfpruneError):
+                raise
+            raise errors.write_error(f"the results into {str(out)!r}", out, exc) from exc
     print(f"tfprune prune: wrote {', '.join(sorted(report['files'].values()))} to {out}")
     print(cli_report.summary_line(report))
     if not report["target"]["met"]:

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tfprune
-from tfprune import cli, cli_prune, data
+from tfprune import cli, cli_prune, cli_report, data
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def _last_checkpoint(out):
     return state["history"], keras.models.load_model(out / "checkpoints" / state["checkpoint"])
 
 
-def test_npz_with_int8(mnist, tmp_path, capsys):
+def test_npz_with_int8_and_a_failure_at_the_end(mnist, tmp_path, capsys, monkeypatch):
     x, y = mnist
     np.savez(tmp_path / "d.npz", x=np.rint(x[:300, ..., 0] * 255).astype(np.uint8), y=y[:300])  # (N, 28, 28)
     model_path = tmp_path / "dense.keras"
@@ -130,14 +130,26 @@ def test_npz_with_int8(mnist, tmp_path, capsys):
     argv = ["prune", str(model_path), "--data", str(tmp_path / "d.npz"), "--target", "0.5",
             "--epochs", "1", "--finetune-epochs", "0", "--out", str(out), "--round-to", "0",
             "--quantize", "int8", "--calibration-samples", "32", "--latency-rounds", "1", "--verbose", "0"]
+
+    def disk_full(model, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli_report, "save_keras_atomic", disk_full)  # the first result file
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "300 examples (28, 28, 1) uint8, 10 classes" in captured.out
+    assert "No space left on device. Nothing was written" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]  # no result file, no staging directory
+
+    monkeypatch.undo()
     assert cli.main(argv) == 0
-    assert "300 examples (28, 28, 1) uint8, 10 classes" in capsys.readouterr().out
+    assert "after epoch 1 of 1" in capsys.readouterr().out  # the trained epoch is not redone
     report = _check_report(out, model_path)
+    assert sorted(report["files"].values()) == sorted(p.name for p in out.iterdir() if p.is_file())
     assert report["files"]["int8_tflite"] == "slim.int8.tflite"
     assert tfprune.inspect_tflite(out / "slim.int8.tflite")["tensor_types"].get("int8", 0) > 0
     assert 0 <= report["slim"]["int8_tflite_accuracy"] <= 1
     assert report["data"]["num_train"] == 270 and report["data"]["num_validation"] == 30
-
 
 @pytest.mark.parametrize(("prune_steps", "steps_per_epoch"), [(2, 2), (3, 1), (12, 12), (34, 17), (100, 50)])
 def test_budget_ramp_reaches_the_target_on_a_step_training_reaches(prune_steps, steps_per_epoch):
@@ -145,3 +157,4 @@ def test_budget_ramp_reaches_the_target_on_a_step_training_reaches(prune_steps, 
     fires = [step for step in range(prune_steps) if schedule(step)[0]]
     assert fires[0] == 0 and schedule(fires[-1])[1] == 0.5  # the last update is at full progress
     assert len(fires) >= 2 and fires[-1] <= max(1, prune_steps - 1 - steps_per_epoch // 4)
+
