@@ -29,7 +29,7 @@ from tfprune.pruning import one_shot, prune
 from tfprune.selection import Target
 from tfprune.analysis import SensitivityResult, sensitivity
 from tfprune import report
-from tfprune.report import plot_widths, summary
+from tfprune.report import PruningSummaries, plot_widths, summary
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -40,6 +40,7 @@ __all__ = [
     "Distiller",
     "PrunePlan",
     "Pruner",
+    "PruningSummaries",
     "PruningWrapper",
     "SensitivityResult",
     "Target",

@@ -5,12 +5,15 @@
 * :func:`summary` (``tfprune.summary``): a table like ``model.summary()``;
 * :func:`to_markdown`: the same rows as a Markdown table;
 * :func:`plot_widths` (``tfprune.plot_widths``): a PNG bar chart of the
-  widths, original vs kept (:func:`render_widths` for the PNG bytes).
+  widths, original vs kept (:func:`render_widths` for the PNG bytes);
+* :class:`PruningSummaries` (``tfprune.PruningSummaries``): the same, and the
+  per-group widths, for TensorBoard during ``fit``.
 """
 
 from __future__ import annotations
 
 from tfprune.report.plot import plot_widths, render_widths
+from tfprune.report.summaries import PruningSummaries
 from tfprune.report.widths import (
     layer_widths,
     measure,
@@ -20,6 +23,7 @@ from tfprune.report.widths import (
 )
 
 __all__ = [
+    "PruningSummaries",
     "layer_widths",
     "measure",
     "model_totals",

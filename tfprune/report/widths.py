@@ -24,6 +24,11 @@ import keras
 import numpy as np
 
 from tfprune import errors
+from tfprune.convert._flat import flat_names
+from tfprune.graph import ChannelGraph
+from tfprune.layers import find_wrappers
+from tfprune.metrics.cost import CostModel
+from tfprune.pruner import Pruner
 
 
 @dataclasses.dataclass
@@ -40,16 +45,9 @@ class _Measured:
 
 def _state(model: keras.Model):
     """``(graph, keep, cost model, masked)`` of a wrapped or plain model."""
-    from tfprune.layers import find_wrappers
-
     if find_wrappers(model):
-        from tfprune.pruner import Pruner
-
         pruner = Pruner(model)
         return pruner.graph, pruner.keep.copy(), pruner.cost_model, True
-    from tfprune.graph import ChannelGraph
-    from tfprune.metrics.cost import CostModel
-
     graph = ChannelGraph.build(model)
     return graph, np.ones(graph.num_units, dtype=bool), CostModel.build(model, graph), False
 
@@ -89,8 +87,6 @@ def _with_flat_names(model: keras.Model, layers: dict[str, dict]) -> dict[str, d
     model is matched with its reference by these names; a layer path of the
     reference itself still matches first.
     """
-    from tfprune.convert._flat import flat_names
-
     out = dict(layers)
     for path, name in flat_names(model).items():
         if path in layers:
@@ -118,7 +114,16 @@ def measure(model: keras.Model, reference: keras.Model | None = None) -> tuple[l
     _check_model(model, "model")
     if reference is not None:
         _check_model(reference, "reference")
-    graph, keep, cost, masked = _state(model)
+    return measure_state(model, _state(model), reference)
+
+
+def measure_state(model: keras.Model, state, reference: keras.Model | None = None) -> tuple[list[dict], dict]:
+    """:func:`measure` from an existing ``(graph, keep, cost model, masked)``.
+
+    For callers that already hold the pruning state (the
+    :class:`~tfprune.Pruner` of a model being trained), so it is not rebuilt.
+    """
+    graph, keep, cost, masked = state
     after = _measure_at(model, graph, cost, keep, masked)
     before = None
     if reference is not None:
