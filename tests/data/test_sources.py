@@ -113,3 +113,13 @@ def test_folder_of_mixed_sizes_is_resized(tmp_path):
         source = load_source(tmp_path, shape, validation_fraction=0.5)
         x, _ = _all(source.train.concatenate(source.validation))
         assert x.shape == (4, *expected)
+
+
+def test_a_missing_path_and_a_tfds_name_with_a_slash(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    for missing in ("data/photos", "./photos", "photos/"):
+        with pytest.raises(DatasetNotFoundError, match=r"^Data '.*photos/?' does not exist"):
+            load_source(missing, (8, 8, 1))
+    with pytest.raises(DatasetNotFoundError, match="read as a tensorflow-datasets name"):
+        load_source("no_such_dataset/config", (8, 8, 1), data_dir=tmp_path)

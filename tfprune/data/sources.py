@@ -121,7 +121,7 @@ def load_source(
     Args:
         source: an existing directory (image folder), a path ending in
             ``.npz``, or otherwise a TFDS dataset name (``"mnist"``,
-            ``"cifar10:3.0.2"``).
+            ``"cifar10:3.0.2"``, ``"imagenet2012_subset/1pct"``).
         input_shape: the model's input shape without the batch axis, e.g.
             ``model.input_shape[1:]`` = ``(28, 28, 1)``. ``H``/``W`` may be
             None (a fully convolutional model): the data's own size is kept.
@@ -155,7 +155,7 @@ def load_source(
         result = load_folder(path, shape, validation_fraction=validation_fraction, seed=seed)
     elif text.endswith(".npz"):
         result = load_npz(path, shape, validation_fraction=validation_fraction, seed=seed)
-    elif os.sep in text or text.startswith("."):
+    elif _looks_like_path(text, path):
         msg = (
             f"Data {text!r} does not exist. Expected an image folder with one "
             "sub-folder per class (root/<class>/<image>.png), an .npz file "
@@ -182,6 +182,18 @@ def load_source(
         )
         raise errors.PruningArgumentError(msg)
     return result
+
+
+def _looks_like_path(text: str, path: Path) -> bool:
+    """Whether a missing ``--data`` was meant as a path, not a TFDS name.
+
+    TFDS names may contain a slash (``"imagenet2012_subset/1pct"``), so a
+    slash alone does not decide: an absolute, ``./``, ``~`` or trailing-slash
+    path does, and so does one whose parent directory exists.
+    """
+    if text.startswith(("/", ".", "~")) or text.endswith(os.sep):
+        return True
+    return os.sep in text and path.parent.is_dir()
 
 
 # Conversion to the input shape ----------------------------------------------
