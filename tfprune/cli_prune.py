@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"tfprune prune: data: {source.description}")
     print(f"tfprune prune: {source.num_train} training / {source.num_validation} validation examples")
     settings = _settings(args)
-    dense = _compile(model, args)  # checks --loss/--optimizer before anything is written
+    dense = compile_model(model, args)  # checks --loss/--optimizer before anything is written
     checkpoints = out / "checkpoints"
     state = _read_state(checkpoints, settings)
     steps_per_epoch = math.ceil(source.num_train / args.batch_size)
@@ -150,10 +150,10 @@ def run(args: argparse.Namespace) -> int:
     keras.utils.set_random_seed(args.seed)
 
     if state is None:
-        dense_eval = _evaluate(dense, validation, args)
+        dense_eval = evaluate_model(dense, validation, args)
         print(f"tfprune prune: dense model: accuracy {dense_eval['accuracy']:.4f}")
         pruned = tfprune.prune(model, args.method, target=args.target, **_prune_options(args, source, steps_per_epoch))
-        _compile(pruned, args)
+        compile_model(pruned, args)
         state = {"settings": settings, "epoch": 0, "checkpoint": None, "dense": dense_eval, "history": []}
     else:
         print(f"tfprune prune: resuming {out} after epoch {state['epoch']} of {total_epochs}")
@@ -296,7 +296,7 @@ def _read_state(checkpoints: Path, settings: dict[str, Any]) -> dict[str, Any] |
     return state
 
 
-def _compile(model: Any, args: argparse.Namespace) -> Any:
+def compile_model(model: Any, args: argparse.Namespace) -> Any:
     """Compile ``model`` with the named loss and optimizer, or raise a clear error."""
     try:
         optimizer = keras.optimizers.get(args.optimizer)
@@ -329,7 +329,7 @@ def _outputs_probabilities(model: Any) -> bool:
     return activation in ("softmax", "sigmoid") or type(layer).__name__ == "Softmax"
 
 
-def _evaluate(model: Any, validation: Any, args: argparse.Namespace) -> dict[str, float]:
+def evaluate_model(model: Any, validation: Any, args: argparse.Namespace) -> dict[str, float]:
     """Loss and accuracy of ``model`` on the validation set; the first use of loss and data."""
     try:
         values = model.evaluate(validation, verbose=0, return_dict=True)

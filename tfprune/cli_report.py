@@ -49,8 +49,8 @@ def finish(
     small = tfprune.slim(pruned)
     save_keras_atomic(small, staging / "slim.keras")  # uncompiled: loads without optimizer warnings
     files: dict[str, str] = {"slim_keras": "slim.keras"}
-    cli_prune._compile(small, args)
-    slim_eval = cli_prune._evaluate(small, validation, args)
+    cli_prune.compile_model(small, args)
+    slim_eval = cli_prune.evaluate_model(small, validation, args)
 
     units = dense.output_shape[-1]
     labels = source.class_names if source.class_names and len(source.class_names) == units else None
@@ -79,14 +79,15 @@ def finish(
         latency = tfprune.compare_latency(exported["dense_tflite"], exported["tflite"], rounds=args.latency_rounds)
 
     files["widths_png"] = tfprune.plot_widths(small, staging / "widths.png", reference=dense).name
-    report = _report(pruned, dense, small, source, state, args, slim_eval, litert, latency, exported, files)
+    report = _report(dense, small, source, state, args, slim_eval, litert, latency, exported, files)
     files["report_json"], files["report_md"] = "report.json", "report.md"
     (staging / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (staging / "report.md").write_text(markdown(report), encoding="utf-8")
     return report
 
 
-def _report(pruned, dense, small, source, state, args, slim_eval, litert, latency, exported, files) -> dict[str, Any]:
+def _report(dense, small, source, state, args, slim_eval, litert, latency, exported, files) -> dict[str, Any]:
+    """The content of report.json."""
     counts = {
         "dense": {"params": tfprune.count_params(dense), "flops": tfprune.count_flops(dense)},
         "slim": {"params": tfprune.count_params(small), "flops": tfprune.count_flops(small)},
