@@ -8,6 +8,10 @@ the real image data available offline is:
   :func:`load_mnist`, ``python -m tfprune.data fetch``);
 - ``"digits"``: scikit-learn's 8x8 digits (:func:`load_digits`).
 
+:func:`load_source` reads a user's labelled images (a TFDS name, a folder
+with one sub-folder per class, or an ``.npz`` of ``x``/``y``) converted to a
+model's input shape (``tfprune prune --data``).
+
 Any other name goes to tensorflow-datasets (:func:`load_tfds`), which must
 find prepared data on disk (``download=False`` by default). Feed training with
 :func:`make_dataset`, which builds a tf.data pipeline with autotune off: on
@@ -37,11 +41,13 @@ from tfprune.data._safe_pickle import NumpyOnlyUnpickler
 from tfprune.data.digits import load_digits
 from tfprune.data.mnist import fetch_mnist, load_mnist, mnist_path
 from tfprune.data.pipeline import make_dataset, pipeline_options
+from tfprune.data.sources import Source, load_source
 from tfprune.data.tfds_loader import load_image_folder, load_tfds, store_as_tfds
 
 __all__ = [
     "DATA_DIR_ENV",
     "OFFLINE_DATASETS",
+    "Source",
     "DataIntegrityError",
     "DatasetExistsError",
     "DatasetNotFoundError",
@@ -52,6 +58,7 @@ __all__ = [
     "load_digits",
     "load_image_folder",
     "load_mnist",
+    "load_source",
     "load_tfds",
     "make_dataset",
     "mnist_path",
