@@ -192,15 +192,17 @@ def markdown_table(result: dict) -> str:
         f"{s['head_only_accuracy']:.4f}), then both models get {a['prune_epochs']} + {a['finetune_epochs']} "
         f"epochs (pruned: pruning ramped inside fit, then slim, then fine-tuning), batch "
         f"{a['transfer_batch_size']}, allocation {a['allocation']}, round_to={a['round_to']}. "
+        "*acc before FT*: after the first phase (pruned: after slim). "
         "Latency: LiteRT, 1 thread, the two models timed alternately; ratios are pruned / unpruned.",
         "",
-        "| model | test acc | TFLite acc | params | MFLOPs | FLOPs ratio | params ratio | .tflite KB | "
-        "LiteRT ms | latency ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | acc before FT | test acc | TFLite acc | params | MFLOPs | FLOPs ratio | params ratio | "
+        ".tflite KB | LiteRT ms | latency ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         lines.append(
-            f"| {name} | {r['accuracy']:.4f} | {r['tflite_accuracy']:.4f} | {r['params']:,} | "
+            f"| {name} | {r['accuracy_before_finetuning']:.4f} | {r['accuracy']:.4f} | {r['tflite_accuracy']:.4f} | "
+            f"{r['params']:,} | "
             f"{r['flops'] / 1e6:.3f} | {r['flops'] / base['flops']:.3f} | {r['params'] / base['params']:.3f} | "
             f"{r['tflite_kb']:.1f} | {r['latency_ms']:.4f} | {r['latency_ms'] / base['latency_ms']:.2f} |"
         )
@@ -208,7 +210,8 @@ def markdown_table(result: dict) -> str:
         "",
         f"Pruning: {rows['pruned']['prune_seconds']:.0f} s; `max |slim - masked|` = "
         f"{rows['pruned']['max_abs_diff_slim_vs_masked']:.1e}. Wall time {result['seconds'] / 60:.1f} min, "
-        f"load average {result['load_average_start']} -> {result['load_average_end']}.",
+        f"load average {result['load_average_start']} -> {result['load_average_end']}. "
+        f"Produced by `{result['command']}`.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -268,6 +271,7 @@ def main(argv=None) -> dict:
 
     result = {
         "example": "transfer",
+        "command": " ".join(["python examples/transfer.py", *(sys.argv[1:] if argv is None else argv)]),
         "settings": {
             "data": args.data, "description": description, "input_shape": list(shape), "num_classes": num_classes,
             "train_images": len(x_train), "test_images": len(x_test),
