@@ -1,4 +1,4 @@
-"""Command line: ``tfprune groups|slim|export|flops|inspect|benchmark ...``.
+"""Command line: ``tfprune prune|groups|slim|export|flops|inspect|benchmark ...``.
 
 Calls only the public tfprune API; returns 0 on success, 1 on a tfprune error
 (message on stderr), 2 on bad usage.
@@ -188,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     parser = argparse.ArgumentParser(prog="tfprune", description="Structured pruning for Keras 3.")
     sub = parser.add_subparsers(dest="command", required=True)
+    from tfprune import cli_prune
+
+    cli_prune.add_parser(sub)
     groups = sub.add_parser("groups", help="print the prunable channel groups of a .keras model")
     groups.add_argument("model")
     groups.add_argument("--exclude", nargs="*", default=[])

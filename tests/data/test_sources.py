@@ -71,6 +71,11 @@ def test_npz_split_and_passthrough(tmp_path, digits_uint8):
     xv, yv = _all(source.validation)
     np.testing.assert_allclose(np.sort(np.concatenate([x, xv]).reshape(60, -1).sum(1)),
                                np.sort(images.reshape(60, -1).sum(1) / 255.0), rtol=1e-5)
+    # a seeded order: the same in any process for a seed, a permutation of train
+    first, again, other = (_all(source.train_in_order(s))[1] for s in (3, 3, 4))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    np.testing.assert_array_equal(np.sort(first), np.sort(y))
     # an explicit validation split, and a flat (non-image) model input
     flat = images.reshape(60, 64).astype(np.float32)
     np.savez(tmp_path / "f.npz", x=flat[:50], y=labels[:50], x_val=flat[50:], y_val=labels[50:])
@@ -97,3 +102,14 @@ def test_clear_errors(tmp_path, digits_uint8):
         load_source(tmp_path / "d.npz", (8, 8, 2))
     with pytest.raises(errors.PruningArgumentError, match="3 classes but the model has 2 outputs"):
         load_source(tmp_path / "d.npz", (8, 8, 1), num_classes=2)
+
+
+def test_folder_of_mixed_sizes_is_resized(tmp_path):
+    for i, size in enumerate((8, 12, 10, 8)):
+        folder = tmp_path / f"c{i % 2}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{i}.png").write_bytes(tf.io.encode_png(np.full((size, size, 1), 9 * i, np.uint8)).numpy())
+    for shape, expected in (((6, 6, 1), (6, 6, 1)), ((None, None, 1), (8, 8, 1))):  # first file: 8x8
+        source = load_source(tmp_path, shape, validation_fraction=0.5)
+        x, _ = _all(source.train.concatenate(source.validation))
+        assert x.shape == (4, *expected)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,8 @@ class Source:
         class_names: class names (the folder names, the TFDS label names), or
             None.
         description: one line saying what was read and how it was converted.
+        shuffled: ``shuffled(seed)`` returns the training set in an order
+            that depends on ``seed`` only (see :meth:`train_in_order`).
     """
 
     train: tf.data.Dataset
@@ -73,9 +75,24 @@ class Source:
     num_classes: int | None = None
     class_names: list[str] | None = None
     description: str = ""
+    shuffled: Callable[[int], tf.data.Dataset] | None = dataclasses.field(default=None, repr=False)
 
     def __iter__(self) -> Iterator[tf.data.Dataset]:
         return iter((self.train, self.validation))
+
+    def train_in_order(self, seed: int) -> tf.data.Dataset:
+        """The training set, unbatched, shuffled in an order fixed by ``seed``.
+
+        The same seed gives the same order in any process, so a run that
+        uses ``seed + epoch`` for every epoch can be resumed from any epoch
+        with the data in the order an uninterrupted run would have seen.
+        Folders and ``.npz`` files shuffle indices (nothing is buffered);
+        TFDS data goes through a shuffle buffer of up to 10,000 examples.
+        """
+        if self.shuffled is not None:
+            return self.shuffled(seed)
+        buffer = max(1, min(self.num_train, 10_000))
+        return self.train.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
 
     def batched(self, batch_size: int = 32, *, shuffle: bool = True, seed: int | None = 0) -> tuple[Any, Any]:
         """``(train, validation)`` batched with :func:`tfprune.data.make_dataset`.
@@ -147,7 +164,14 @@ def load_source(
         )
         raise _errors.DatasetNotFoundError(msg)
     else:
-        result = load_tfds_source(text, shape, data_dir=data_dir, validation_fraction=validation_fraction)
+        try:
+            result = load_tfds_source(text, shape, data_dir=data_dir, validation_fraction=validation_fraction)
+        except _errors.DatasetNotFoundError as exc:
+            msg = (
+                f"There is no folder or .npz file {text!r} here, so it was read as a "
+                f"tensorflow-datasets name, and: {exc}"
+            )
+            raise _errors.DatasetNotFoundError(msg) from exc
     if num_classes is not None and result.num_classes is not None and result.num_classes > num_classes:
         msg = (
             f"The data has {result.num_classes} classes but the model has "
@@ -208,14 +232,15 @@ def _channel_plan(have: int, want: int, what: str, received, shape) -> str | Non
     raise errors.PruningArgumentError(msg)
 
 
-def _converter(shape, what: str, received: Sequence[int | None]):
+def _converter(shape, what: str, received: Sequence[int | None], *, may_vary: bool = False):
     """A function mapping one float32 (h, w, c) image to ``shape``, and its note."""
     height, width, channels = _image_target(shape, what, received)
     have = int(received[-1])  # type: ignore[arg-type]
     plan = _channel_plan(have, channels, what, received, shape)
     size = (height or received[0], width or received[1])
-    resize = tuple(received[:2]) != size or None in received[:2]
-    notes = [n for n in (plan, f"resized to {size[0]}x{size[1]}" if resize and None not in size else None) if n]
+    resize = may_vary or tuple(received[:2]) != size or None in received[:2]
+    resized = tuple(received[:2]) != size and None not in size
+    notes = [n for n in (plan, f"resized to {size[0]}x{size[1]}" if resized else None) if n]
     if resize and None in size:
         msg = (
             f"The model's input {_fmt(shape)} has no fixed height/width and the "
@@ -295,20 +320,10 @@ def load_folder(
     first = _decode(tf.io.read_file(files[0]), None).numpy()
     received = first.shape
     what = f"the image folder {str(root)!r}"
-    height, width, channels = _image_target(shape, what, received)
-    convert, note = _converter(shape, what, received)
-    if height is None or width is None:
-        # Variable-size model: every image must share the first one's size.
-        sizes = {tuple(_decode(tf.io.read_file(f), None).shape[:2]) for f in files[:64]}
-        if len(sizes) > 1:
-            msg = (
-                f"The model's input {_fmt(shape)} has no fixed height/width and the "
-                f"images of {what} differ in size ({sorted(sizes)[:4]}...); tfprune "
-                "cannot batch them. Give the model a fixed input size, e.g. "
-                "keras.Input((224, 224, 3))."
-            )
-            raise errors.PruningArgumentError(msg)
-
+    _image_target(shape, what, received)
+    # Files may differ in size: every image is resized (to the first one's size
+    # for a model without a fixed height/width).
+    convert, note = _converter(shape, what, received, may_vary=True)
     rng = np.random.default_rng(seed)
     labels_arr = np.asarray(labels, dtype=np.int32)
     is_val = np.zeros(len(files), dtype=bool)
@@ -328,6 +343,8 @@ def load_folder(
         ds = tf.data.Dataset.from_tensor_slices((files_arr[mask], labels_arr[mask]))
         return _with_options(ds.map(read))
 
+    train_items = (tf.constant(files_arr[~is_val]), tf.constant(labels_arr[~is_val]))
+
     description = (
         f"image folder {str(root)!r}: {len(files)} images of {len(classes)} classes, "
         f"{_fmt(received)}" + (f" ({note})" if note else "")
@@ -336,7 +353,20 @@ def load_folder(
         train=dataset(~is_val), validation=dataset(is_val),
         num_train=int((~is_val).sum()), num_validation=int(is_val.sum()),
         num_classes=len(classes), class_names=classes, description=description,
+        shuffled=_index_shuffler(train_items, read),
     )
+
+
+def _index_shuffler(items: tuple[tf.Tensor, tf.Tensor], read) -> Callable[[int], tf.data.Dataset]:
+    """``shuffled(seed)``: the examples ``read(*items[i])`` in a seeded random order of ``i``."""
+    n = int(items[1].shape[0])
+
+    def shuffled(seed: int) -> tf.data.Dataset:
+        order = np.random.default_rng(seed).permutation(n)
+        ds = tf.data.Dataset.from_tensor_slices(order)
+        return _with_options(ds.map(lambda i: read(tf.gather(items[0], i), tf.gather(items[1], i))))
+
+    return shuffled
 
 
 def _decode(contents: tf.Tensor, channels: int | None) -> tf.Tensor:
@@ -399,9 +429,11 @@ def load_npz(
             _image_target((), what, received)  # raises: not images
         convert, note = _converter(shape, what, received)
 
+    def read(a, b):
+        return convert(_unit_float(a)), b
+
     def dataset(xs, ys):
-        ds = tf.data.Dataset.from_tensor_slices((xs, ys))
-        return _with_options(ds.map(lambda a, b: (convert(_unit_float(a)), b)))
+        return _with_options(tf.data.Dataset.from_tensor_slices((xs, ys)).map(read))
 
     num_classes = int(max(y.max(), y_val.max() if len(y_val) else 0)) + 1
     description = (
@@ -412,6 +444,7 @@ def load_npz(
         train=dataset(x, y), validation=dataset(x_val, y_val),
         num_train=len(x), num_validation=len(x_val),
         num_classes=num_classes, description=description,
+        shuffled=_index_shuffler((tf.constant(x), tf.constant(y)), read),
     )
 
 
