@@ -72,7 +72,8 @@ def parse_args(argv=None):
                         help="keep only this many training images of each class (a smaller new dataset)")
     parser.add_argument("--head-epochs", type=int, default=3,
                         help="epochs training only the new head before both fine-tunings")
-    parser.add_argument("--method", default="l1", help="pruning method: l1, l2, fpgm, taylor, ...")
+    parser.add_argument("--method", default="l1", choices=["l1", "l2", "fpgm", "taylor"],
+                        help="score-based pruning method, ramped to --target inside fit")
     parser.add_argument("--target", type=_target, default=0.25,
                         help="budget for tfprune.prune(target=): a FLOPs fraction (0.25) or e.g. 'params=0.5'")
     parser.add_argument("--allocation", default="uniform", choices=["uniform", "global"])
@@ -258,7 +259,9 @@ def main(argv=None) -> dict:
     print(f"\n== 3b. pruning ({args.method}, target={args.target}) while fine-tuning")
     keras.utils.set_random_seed(args.seed)
     t0 = time.perf_counter()
-    pruned = _common.run_l1(start_model, task, args, args.target, method=args.method, allocation=args.allocation)
+    options = {"data": task.train} if args.method == "taylor" else {}  # Taylor differentiates the loss on batches
+    pruned = _common.run_l1(start_model, task, args, args.target, method=args.method, allocation=args.allocation,
+                            **options)
     prune_seconds = time.perf_counter() - t0
     rows["pruned"] = _common.finish("pruned", pruned, task, args, out)
     rows["pruned"]["prune_seconds"] = prune_seconds
