@@ -1,8 +1,14 @@
-"""``Pruner``: joins the channel graph, the wrappers' masks and the method.
+"""``Pruner``: the one pruning state of a wrapped model.
 
-A pruner is rebuilt from a wrapped model alone (the wrappers' ``spec`` carries
-the method, the schedules, the exclusions and ``round_to``), so a model loaded
-from a ``.keras`` file resumes pruning exactly where it stopped.
+It joins the channel graph, the wrappers' masks and the method. There is one
+per model: ``Pruner(model)`` builds it from one trace the first time and
+returns the same object afterwards (re-reading the masks from the model's
+variables), so the callback, ``one_shot``, ``slim``, ``make_plan`` and the
+reports share one graph, one cost model and one method object
+(docs/design.md#one-state). It is rebuilt from the wrapped model alone (the
+wrappers' ``spec`` carries the method, the schedules, the exclusions and
+``round_to``), so a model loaded from a ``.keras`` file resumes pruning
+exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -18,8 +24,22 @@ from tfprune.graph import ChannelGraph, ChannelGroup
 from tfprune.layers import PruningWrapper, find_wrappers
 
 
-def _owner_path(group_id: str) -> str:
-    return group_id.split(":", 1)[0]
+#: Attribute of a wrapped model holding ``(wrapper ids, Pruner)``.
+_STATE_ATTR = "_tfprune_pruning_state"
+
+
+def _model_spec(model: keras.Model, wrappers: list[PruningWrapper]) -> tuple[dict, PruningWrapper]:
+    """The model-wide spec, held by exactly one wrapper (the first made by prune)."""
+    holders = [w for w in wrappers if w.holds_model_spec]
+    if len(holders) != 1:
+        msg = (
+            f"Model `{model.name}` has {len(holders)} PruningWrapper layers holding a "
+            "pruning method, expected exactly 1: it was not made by one "
+            "tfprune.prune call (wrapped models cannot be mixed or nested). Prune the "
+            "original model once with tfprune.prune."
+        )
+        raise errors.PruningArgumentError(msg)
+    return holders[0].spec, holders[0]
 
 
 class Pruner:
@@ -33,16 +53,33 @@ class Pruner:
         round_to: keep channel counts at multiples of this (or None).
     """
 
-    def __init__(self, model: keras.Model):
-        wrappers = find_wrappers(model)
+    def __new__(cls, model: keras.Model):
+        wrappers = find_wrappers(model) if isinstance(model, keras.Model) else []
         if not wrappers:
+            name = getattr(model, "name", type(model).__name__)
             msg = (
-                f"Model `{model.name}` has no PruningWrapper layers, so there is "
+                f"Model `{name}` has no PruningWrapper layers, so there is "
                 "nothing to prune. Create the pruned model with "
                 "`tfprune.prune(model, ...)` and train that one."
             )
             raise errors.PruningArgumentError(msg)
-        spec = wrappers[0].spec
+        signature = tuple(id(w) for w in wrappers)
+        cached = getattr(model, _STATE_ATTR, None)
+        if cached is not None and cached[0] == signature and type(cached[1]) is cls:
+            return cached[1]
+        self = super().__new__(cls)
+        self._initialized = False
+        self._wrappers = wrappers
+        object.__setattr__(model, _STATE_ATTR, (signature, self))
+        return self
+
+    def __init__(self, model: keras.Model):
+        if self._initialized:
+            self.sync()
+            return
+        self._initialized = True
+        wrappers = self._wrappers
+        spec, holder = _model_spec(model, wrappers)
         self.model = model
         self.exclude = list(spec.get("exclude", []))
         self.round_to = spec.get("round_to")
@@ -55,16 +92,21 @@ class Pruner:
         self._applied_progress = None
         self._budget_cache: dict = {}
         self._run_states: dict[int, object] = {}
-        self.method = wrappers[0].method
+        #: The one method object of the model (the wrappers read it from here).
+        self.method = holder.method
         self.graph = ChannelGraph.build(model, exclude=self.exclude)
         self.entries = [
             e for e in self.graph.layers.values() if isinstance(e.layer, PruningWrapper)
         ]
         self._entry_by_path = {e.path: e for e in self.graph.layers.values()}
         self._schedules: dict[str, schedules_lib.PruningSchedule] = {}
+        self._kernel_schedules: dict[str, schedules_lib.PruningSchedule] = {}
         for entry in self.entries:
             for group_id, config in entry.layer.spec.get("schedules", {}).items():
                 self._schedules[group_id] = schedules_lib.deserialize(config)
+            if "kernel_schedule" in entry.layer.spec:
+                self._kernel_schedules[entry.path] = schedules_lib.deserialize(entry.layer.spec["kernel_schedule"])
+            entry.layer._pruning_state = self
         self.active_groups: list[ChannelGroup] = [
             g for g in self.graph.groups if g.id in self._schedules
         ]
@@ -75,6 +117,19 @@ class Pruner:
             self._local[np.array(group.units, dtype=np.int64)] = np.arange(group.num_channels)
         self.keep = np.ones(self.graph.num_units, dtype=bool)
         self._read_masks()
+
+    def sync(self) -> None:
+        """Re-read the keep flags from the masks and drop per-run caches.
+
+        ``Pruner(model)`` calls it when it returns the model's existing state:
+        the variables may have changed since (``load_weights``,
+        ``BackupAndRestore``, a user's assignment).
+        """
+        self.keep[:] = True
+        self._read_masks()
+        self._applied_progress = None
+        self._budget_cache = {}
+        self._run_states = {}
 
     # State <-> masks --------------------------------------------------------
     def _read_masks(self) -> None:
@@ -112,7 +167,7 @@ class Pruner:
 
     def owner(self, group: ChannelGroup) -> PruningWrapper:
         """The wrapper whose ``spec`` holds the group's schedule (its first producer)."""
-        return self._entry_by_path[_owner_path(group.id)].layer
+        return self._entry_by_path[group.owner].layer
 
     def group_keep(self, group: ChannelGroup) -> np.ndarray:
         """Copy of the keep flags of the group's units (local order)."""
@@ -356,7 +411,7 @@ class Pruner:
     # Kernel (column / weight) helpers -------------------------------------
     def kernel_schedule(self, entry) -> schedules_lib.PruningSchedule:
         """The schedule that drives the kernel mask of a wrapper entry."""
-        return self._schedules[f"{entry.path}:kernel"]
+        return self._kernel_schedules[entry.path]
 
     def kernel_keep(self, entry) -> np.ndarray:
         """Keep flags of a wrapper's kernel groups (``kernel_mask`` shape)."""

@@ -117,7 +117,7 @@ class _Context:
 
 def penalized_weights(wrapper) -> list[str]:
     """Names of the wrapped layer's weights that get ``Z``/``U`` state."""
-    granularity = wrapper.spec.get("granularity", "filter")
+    granularity = wrapper.pruning_granularity
     if wrapper.kernel_mask is not None:
         return ["kernel"]
     if (granularity == "filter" and wrapper.mask_output) or (granularity == "channel" and wrapper.mask_input):
