@@ -122,7 +122,7 @@ KNOWN_FAILURES: list[tuple[str, str, str]] = [
         "the model contains raw ops called on symbolic tensors (`x + y`, "
         "`x * 0.5`: ConvNeXt's residual adds, MobileNetV3's hard-sigmoid). "
         "tfprune traces them (built-in rules for element-wise `keras.ops`), but "
-        "`tfprune/_clone.copy_weights`, used by `prune` to copy the model, calls "
+        "`tfprune.graph.rebuild.copy_weights`, used by `prune` to copy the model, calls "
         "`get_weights()` on them and raw ops have no weights. Fix (one line, "
         "reported): skip objects that are not `keras.layers.Layer`. With that "
         "fix applied these architectures pass (checked on ConvNeXtTiny and "

@@ -10,11 +10,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from tfprune import _clone, _validation, errors, selection
+from tfprune import _validation, errors, selection
 from tfprune import methods as methods_lib
 from tfprune import schedules as schedules_lib
 from tfprune.graph import ChannelGraph, iter_layers, trace_model
 from tfprune.graph import rules as rules_lib
+from tfprune.graph import rebuild
 from tfprune.layers import PruningWrapper, find_wrappers
 from tfprune.pruner import Pruner
 
@@ -207,7 +208,7 @@ def prune(
 
     def make_layer(layer):
         options = wrap.get(id(layer))
-        copy = _clone.fresh_copy(layer)
+        copy = rebuild.fresh_copy(layer)
         if options is None:
             return copy
         wrapper = PruningWrapper(copy, method=method_obj, **options)
@@ -215,9 +216,9 @@ def prune(
         return wrapper
 
     def set_weights(old, new):
-        _clone.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
+        rebuild.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
 
-    pruned = _clone.rebuild(model, make_layer, set_weights)
+    pruned = rebuild.clone(model, make_layer, set_weights)
     if budget is not None:
         # Fail now, not at the first training step, if the target is out of reach.
         Pruner(pruned).allocate_budget(method_obj, 1.0)

@@ -20,13 +20,47 @@ def _run(code: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def test_import_does_not_load_tfmot_or_legacy_keras():
+def test_import_does_not_load_tfmot_legacy_keras_or_demo_helpers():
     out = _run(
-        "import os, sys, json; import tfprune, tfprune.data, tfprune.export, tfprune.metrics; "
+        "import os, sys, json; import tfprune; "
+        "demo = sorted(m for m in sys.modules if m.startswith(('tfprune.data', 'tfprune.zoo'))); "
+        "import tfprune.data, tfprune.zoo, tfprune.export, tfprune.metrics; "
         "print(json.dumps(['tensorflow_model_optimization' in sys.modules, "
-        "'tf_keras' in sys.modules, os.environ.get('TF_USE_LEGACY_KERAS')]))"
+        "'tf_keras' in sys.modules, os.environ.get('TF_USE_LEGACY_KERAS'), demo, "
+        "callable(tfprune.zoo.small_resnet), callable(tfprune.data.load_mnist)]))"
     )
-    assert json.loads(out) == [False, False, None]
+    assert json.loads(out) == [False, False, None, [], True, True]
+
+
+#: Packages and modules of the core: keras.ops and NumPy only (docs/design.md#import-rules).
+CORE = ("graph", "layers", "methods", "criteria", "schedules", "selection", "metrics", "convert",
+        "pruner.py", "pruning.py", "callbacks.py", "_assign.py", "_gradients.py")
+
+
+def test_core_never_imports_tensorflow_at_module_level():
+    """TensorFlow is imported only inside the functions of the backend glue."""
+    offenders = []
+    for entry in CORE:
+        root = PACKAGE / entry
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            tree = ast.parse(path.read_text())
+            in_functions = {
+                id(inner)
+                for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                for inner in ast.walk(node)
+            }
+            for node in ast.walk(tree):
+                if id(node) in in_functions:
+                    continue
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                offenders += [f"{path.relative_to(PACKAGE)}: {n}" for n in names
+                              if n == "tensorflow" or n.startswith("tensorflow.")]
+    assert offenders == []
 
 
 def test_no_private_or_legacy_keras_imports_in_the_package():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from tfprune import _clone, errors
-from tfprune.convert._flat import rebuild_flat
+from tfprune import errors
 from tfprune.convert.plan import PrunePlan
 from tfprune.graph import ChannelGraph, find_rule
+from tfprune.graph.rebuild import clone, copy_weights, fresh_copy, rebuild_flat
 from tfprune.layers import PruningWrapper, find_wrappers
 from tfprune.pruner import Pruner
 
@@ -86,12 +86,12 @@ def strip_pruning(model: keras.Model) -> keras.Model:
     The input model is not modified. The returned model is not compiled.
     """
     if not find_wrappers(model):
-        return _clone.rebuild(model, _clone.fresh_copy, _clone.copy_weights)
+        return clone(model, fresh_copy, copy_weights)
     graph, keep = _graph_and_keep(model, None)
     entries = _entries_by_id(graph)
 
     def make_layer(layer):
-        return _clone.fresh_copy(_unwrap(layer))
+        return fresh_copy(_unwrap(layer))
 
     def set_weights(old, new):
         inner = _unwrap(old)
@@ -104,7 +104,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
         if values:
             new.set_weights(values)
 
-    return _clone.rebuild(model, make_layer, set_weights)
+    return clone(model, make_layer, set_weights)
 
 
 def _never_empty(graph: ChannelGraph, keep: np.ndarray) -> np.ndarray:

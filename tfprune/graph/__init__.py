@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tfprune.graph.channel_graph import ChannelGraph, LayerChannels, RuleContext
+from tfprune.graph.channel_graph import ChannelGraph, LayerChannels
+from tfprune.graph.context import RuleContext
 from tfprune.graph.group import ChannelGroup, WeightSlice
 from tfprune.graph.rules import (
     ChannelwiseRule,

@@ -17,15 +17,13 @@ rules for their own layers with :func:`register_rule`.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
 
 from tfprune import errors
-
-if TYPE_CHECKING:
-    from tfprune.graph.channel_graph import RuleContext
+from tfprune.graph.context import RuleContext
 
 Layout = np.ndarray
 

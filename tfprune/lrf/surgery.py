@@ -32,7 +32,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.graph import trace_model
-from tfprune.graph.trace import call_arguments, flatten_outputs
+from tfprune.graph.rebuild import rebuild_flat
 from tfprune.methods.lrf import P_SUFFIX, Q_SUFFIX, p_name, q_name
 
 
@@ -93,43 +93,6 @@ def _check_convs(model: keras.Model, convs: Iterable[str] | None) -> list[str]:
     return convs
 
 
-def _rebuild(model: keras.Model, replace) -> keras.Model:
-    """Flat rebuild of ``model``; ``replace(site, args, kwargs)`` may return outputs."""
-    trace = trace_model(model)
-    tensors: dict[Any, Any] = {}
-    inputs = []
-    for tid, tensor in zip(trace.inputs, model.inputs, strict=True):
-        name = getattr(tensor, "name", None)
-        new_input = keras.Input(batch_shape=tuple(tensor.shape), dtype=tensor.dtype,
-                                name=name if isinstance(name, str) and name else None)
-        tensors[tid] = new_input
-        inputs.append(new_input)
-    created: dict[int, keras.layers.Layer] = {}
-    pairs = []
-    for site in trace.sites:
-        args, kwargs = call_arguments(site, tensors)
-        output = replace(site, args, kwargs)
-        if output is None:
-            new = created.get(id(site.layer))
-            if new is None:
-                layer = site.layer
-                config = layer.get_config()
-                new = layer.__class__.from_config(config)
-                created[id(layer)] = new
-                pairs.append((layer, new))
-            output = new(*args, **kwargs)
-        for tid, tensor in zip(site.outputs, flatten_outputs(output), strict=True):
-            tensors[tid] = tensor
-    outputs = [tensors[t] for t in trace.outputs]
-    new_model = keras.Model(inputs if len(inputs) > 1 else inputs[0],
-                            outputs if len(outputs) > 1 else outputs[0], name=model.name)
-    for old, new in pairs:
-        values = old.get_weights()
-        if values:
-            new.set_weights([np.array(v) for v in values])
-    return new_model
-
-
 def insert_pq(model: keras.Model, convs: Iterable[str] | None = None) -> keras.Model:
     """Return a copy of ``model`` with identity 1x1 convs around KxK convs.
 
@@ -167,7 +130,7 @@ def insert_pq(model: keras.Model, convs: Iterable[str] | None = None) -> keras.M
         fills.append((layer, p, w, q))
         return y
 
-    new_model = _rebuild(model, replace)
+    new_model = rebuild_flat(model, replace=replace)
     for old, p, w, q in fills:
         c_in, c_out = int(old.kernel.shape[-2]), int(old.kernel.shape[-1])
         p.set_weights([np.eye(c_in, dtype=np.float32)[None, None]])
@@ -285,7 +248,7 @@ def merge_pq(model: keras.Model, mode: str = "auto") -> keras.Model:
         fills.append((new, [kernel] + ([bias] if bias is not None else [])))
         return new(*args, **kwargs)
 
-    new_model = _rebuild(model, replace)
+    new_model = rebuild_flat(model, replace=replace)
     for new, values in fills:
         new.set_weights([v.astype(np.float32) for v in values])
     return new_model

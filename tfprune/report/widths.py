@@ -24,8 +24,8 @@ import keras
 import numpy as np
 
 from tfprune import errors
-from tfprune.convert._flat import flat_names
 from tfprune.graph import ChannelGraph
+from tfprune.graph.rebuild import flat_names
 from tfprune.layers import find_wrappers
 from tfprune.metrics.cost import CostModel
 from tfprune.pruner import Pruner
