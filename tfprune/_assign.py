@@ -5,8 +5,8 @@ mask per step for every wrapper) would otherwise pay one eager ``assign``
 dispatch per variable, which dominates a small model's step time. On the
 TensorFlow backend a :class:`BatchAssigner` traces one ``tf.function`` per
 fixed list of variables and assigns all of them in a single call (about 10x
-less CPU than a loop of ``Variable.assign`` for 20 mask variables, see
-docs/design.md#import-rules). Under ``tf.distribute`` it is
+less CPU than a loop of ``Variable.assign`` for 20 mask variables, 30x for
+150; ``benchmarks/rebuild_init.py``, docs/design.md#import-rules). Under ``tf.distribute`` it is
 called in cross-replica context, so mirrored variables get the same value on
 every replica. On other backends it assigns the variables one by one with
 ``keras.Variable.assign``, which is cheap there (no graph dispatch).

@@ -17,9 +17,10 @@ Two ways, for two jobs:
 Both create layers with ``from_config`` and fill them with the old weights
 once the new model is built. Building a layer runs its initializers, which
 for a large model is a good part of the rebuild time while every value is
-then overwritten, so :func:`fresh_copy` and :func:`quick_build` build with
-zero initializers and put the configured ones back (the layer's config and
-any later ``build`` of a copy are unchanged).
+then overwritten, so both build inside :func:`quick_build`: with zero
+initializers, then the configured ones are put back (the layer's config and
+any later ``build`` of a copy are unchanged). On ResNet50 this cut the CPU
+time of ``prune`` by about a fifth (``benchmarks/rebuild_init.py``).
 """
 
 from __future__ import annotations
