@@ -222,6 +222,20 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "(matched by class name and `keras.src.applications` module), so no user rule "
         "is registered."
     )
+    no_tflite = [r["model"] for r in results if r.get("status") == "ok" and r.get("tflite_ok") is None]
+    if no_tflite:
+        lines.append(
+            f"- TFLite n/a: {', '.join(no_tflite)} ran with `--no-tflite` (prune, strip, slim "
+            "and the comparisons only; the export is most of the time of a model), so "
+            "their row does not check LiteRT."
+        )
+    loads = [r["load_average"][0] for r in results if r.get("load_average")]
+    if loads:
+        lines.append(
+            f"- Load average (1 min) when each model finished: {min(loads):.1f} to "
+            f"{max(loads):.1f} on {meta['machine']}; the times are wall times on that "
+            "shared machine."
+        )
     by_explanation: dict[str, list[str]] = {}
     unexplained = []
     for r in results:
