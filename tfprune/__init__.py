@@ -28,6 +28,8 @@ from tfprune.pruner import Pruner
 from tfprune.pruning import one_shot, prune
 from tfprune.selection import Target
 from tfprune.analysis import SensitivityResult, sensitivity
+from tfprune import report
+from tfprune.report import PruningSummaries, plot_widths, summary
 
 from tfprune import lrf  # noqa: E402  (uses the modules above)
 
@@ -38,6 +40,7 @@ __all__ = [
     "Distiller",
     "PrunePlan",
     "Pruner",
+    "PruningSummaries",
     "PruningWrapper",
     "SensitivityResult",
     "Target",
@@ -55,12 +58,15 @@ __all__ = [
     "make_plan",
     "methods",
     "one_shot",
+    "plot_widths",
     "prune",
     "register_method",
     "register_rule",
+    "report",
     "run_tflite",
     "schedules",
     "sensitivity",
     "slim",
     "strip_pruning",
+    "summary",
 ]

@@ -63,10 +63,8 @@ class UpdatePruning(keras.callbacks.Callback):
         self._ensure_pruner().step(step)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._ensure_pruner()
-        self.pruner.method.on_epoch_end(self.pruner, epoch)
+        extra = self._ensure_pruner().end_epoch(epoch)
         fraction = self.pruner.pruned_fraction()
-        extra = self.pruner.method.epoch_logs(self.pruner)
         if logs is not None:
             logs["pruned_fraction"] = fraction
             logs.update(extra)

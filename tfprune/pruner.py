@@ -1,8 +1,14 @@
-"""``Pruner``: joins the channel graph, the wrappers' masks and the method.
+"""``Pruner``: the one pruning state of a wrapped model.
 
-A pruner is rebuilt from a wrapped model alone (the wrappers' ``spec`` carries
-the method, the schedules, the exclusions and ``round_to``), so a model loaded
-from a ``.keras`` file resumes pruning exactly where it stopped.
+It joins the channel graph, the wrappers' masks and the method. There is one
+per model: ``Pruner(model)`` builds it from one trace the first time and
+returns the same object afterwards (re-reading the masks from the model's
+variables), so the callback, ``one_shot``, ``slim``, ``make_plan`` and the
+reports share one graph, one cost model and one method object
+(docs/design.md#one-state). It is rebuilt from the wrapped model alone (the
+wrappers' ``spec`` carries the method, the schedules, the exclusions and
+``round_to``), so a model loaded from a ``.keras`` file resumes pruning
+exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -18,8 +24,22 @@ from tfprune.graph import ChannelGraph, ChannelGroup
 from tfprune.layers import PruningWrapper, find_wrappers
 
 
-def _owner_path(group_id: str) -> str:
-    return group_id.split(":", 1)[0]
+#: Attribute of a wrapped model holding ``(wrapper ids, Pruner)``.
+_STATE_ATTR = "_tfprune_pruning_state"
+
+
+def _model_spec(model: keras.Model, wrappers: list[PruningWrapper]) -> tuple[dict, PruningWrapper]:
+    """The model-wide spec, held by exactly one wrapper (the first made by prune)."""
+    holders = [w for w in wrappers if w.holds_model_spec]
+    if len(holders) != 1:
+        msg = (
+            f"Model `{model.name}` has {len(holders)} PruningWrapper layers holding a "
+            "pruning method, expected exactly 1: it was not made by one "
+            "tfprune.prune call (wrapped models cannot be mixed or nested). Prune the "
+            "original model once with tfprune.prune."
+        )
+        raise errors.PruningArgumentError(msg)
+    return holders[0].spec, holders[0]
 
 
 class Pruner:
@@ -33,16 +53,33 @@ class Pruner:
         round_to: keep channel counts at multiples of this (or None).
     """
 
-    def __init__(self, model: keras.Model):
-        wrappers = find_wrappers(model)
+    def __new__(cls, model: keras.Model):
+        wrappers = find_wrappers(model) if isinstance(model, keras.Model) else []
         if not wrappers:
+            name = getattr(model, "name", type(model).__name__)
             msg = (
-                f"Model `{model.name}` has no PruningWrapper layers, so there is "
+                f"Model `{name}` has no PruningWrapper layers, so there is "
                 "nothing to prune. Create the pruned model with "
                 "`tfprune.prune(model, ...)` and train that one."
             )
             raise errors.PruningArgumentError(msg)
-        spec = wrappers[0].spec
+        signature = tuple(id(w) for w in wrappers)
+        cached = getattr(model, _STATE_ATTR, None)
+        if cached is not None and cached[0] == signature and type(cached[1]) is cls:
+            return cached[1]
+        self = super().__new__(cls)
+        self._initialized = False
+        self._wrappers = wrappers
+        object.__setattr__(model, _STATE_ATTR, (signature, self))
+        return self
+
+    def __init__(self, model: keras.Model):
+        if self._initialized:
+            self.sync()
+            return
+        self._initialized = True
+        wrappers = self._wrappers
+        spec, holder = _model_spec(model, wrappers)
         self.model = model
         self.exclude = list(spec.get("exclude", []))
         self.round_to = spec.get("round_to")
@@ -54,17 +91,23 @@ class Pruner:
         self._cost_model = None
         self._applied_progress = None
         self._budget_cache: dict = {}
+        self._allocation_cache = None
         self._run_states: dict[int, object] = {}
-        self.method = wrappers[0].method
+        #: The one method object of the model (the wrappers read it from here).
+        self.method = holder.method
         self.graph = ChannelGraph.build(model, exclude=self.exclude)
         self.entries = [
             e for e in self.graph.layers.values() if isinstance(e.layer, PruningWrapper)
         ]
         self._entry_by_path = {e.path: e for e in self.graph.layers.values()}
         self._schedules: dict[str, schedules_lib.PruningSchedule] = {}
+        self._kernel_schedules: dict[str, schedules_lib.PruningSchedule] = {}
         for entry in self.entries:
             for group_id, config in entry.layer.spec.get("schedules", {}).items():
                 self._schedules[group_id] = schedules_lib.deserialize(config)
+            if "kernel_schedule" in entry.layer.spec:
+                self._kernel_schedules[entry.path] = schedules_lib.deserialize(entry.layer.spec["kernel_schedule"])
+            entry.layer._pruning_state = self
         self.active_groups: list[ChannelGroup] = [
             g for g in self.graph.groups if g.id in self._schedules
         ]
@@ -74,10 +117,30 @@ class Pruner:
         for group in self.graph.groups:
             self._local[np.array(group.units, dtype=np.int64)] = np.arange(group.num_channels)
         self.keep = np.ones(self.graph.num_units, dtype=bool)
+        self._view = None
+        self._method_ready = False
         self._read_masks()
 
+    def sync(self) -> None:
+        """Re-read the keep flags from the masks and drop per-run caches.
+
+        ``Pruner(model)`` calls it when it returns the model's existing state:
+        the variables may have changed since (``load_weights``,
+        ``BackupAndRestore``, a user's assignment).
+        """
+        self.keep[:] = True
+        self._read_masks()
+        self._applied_progress = None
+        self._budget_cache = {}
+        self._run_states = {}
+        self._method_ready = False
+
     # State <-> masks --------------------------------------------------------
+    # ``self.keep`` and ``self._kernel_keep`` are the working copy a method
+    # edits; the mask variables are the committed state, written by
+    # :meth:`write_masks` (the driver calls it after the method's update).
     def _read_masks(self) -> None:
+        self._written = {}
         for entry in self.entries:
             wrapper = entry.layer
             for variable, layout in (
@@ -87,7 +150,13 @@ class Pruner:
                 if variable is None or layout is None:
                     continue
                 mask = np.asarray(keras.ops.convert_to_numpy(variable))
+                self._written[id(variable)] = mask.astype("float32")
                 self.keep[self.graph.units(layout)[mask < 0.5]] = False
+        self._kernel_keep = {}
+        for entry in self.kernel_entries:
+            mask = np.asarray(keras.ops.convert_to_numpy(entry.layer.kernel_mask)).astype("float32")
+            self._written[id(entry.layer.kernel_mask)] = mask
+            self._kernel_keep[entry.path] = mask > 0.5
 
     def masks_for(self, entry) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The (input, output) masks of a wrapper entry under ``self.keep``."""
@@ -96,14 +165,34 @@ class Pruner:
         mask_out = self.graph.keep_mask(self.keep, entry.output_layout) if wrapper.output_mask is not None else None
         return mask_in, mask_out
 
-    def write_masks(self) -> None:
-        """Assign the masks implied by ``self.keep`` to every wrapper."""
+    def layer_masks(self, layer_path: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The (input, output) masks of a wrapped layer under the working keep flags."""
+        entry = self._entry_by_path[layer_path]
+        return self.masks_for(entry) if isinstance(entry.layer, PruningWrapper) else (None, None)
+
+    def write_masks(self) -> int:
+        """Commit the keep flags: assign the masks they imply to every wrapper.
+
+        Only masks that differ from what was last read or written are
+        assigned, so a step on which the method changed nothing costs no
+        variable write. Returns the number of variables assigned.
+        """
+        pending = []
         for entry in self.entries:
-            mask_in, mask_out = self.masks_for(entry)
-            if mask_in is not None:
-                entry.layer.input_mask.assign(mask_in)
-            if mask_out is not None:
-                entry.layer.output_mask.assign(mask_out)
+            for variable, mask in zip((entry.layer.input_mask, entry.layer.output_mask), self.masks_for(entry)):
+                if mask is not None:
+                    pending.append((variable, mask))
+        for entry in self.kernel_entries:
+            pending.append((entry.layer.kernel_mask, self._kernel_keep[entry.path].astype("float32")))
+        written = 0
+        for variable, mask in pending:
+            last = self._written.get(id(variable))
+            if last is not None and np.array_equal(last, mask):
+                continue
+            variable.assign(mask)
+            self._written[id(variable)] = mask
+            written += 1
+        return written
 
     # Group helpers for methods ---------------------------------------------
     def schedule_of(self, group: ChannelGroup) -> schedules_lib.PruningSchedule:
@@ -112,7 +201,7 @@ class Pruner:
 
     def owner(self, group: ChannelGroup) -> PruningWrapper:
         """The wrapper whose ``spec`` holds the group's schedule (its first producer)."""
-        return self._entry_by_path[_owner_path(group.id)].layer
+        return self._entry_by_path[group.owner].layer
 
     def group_keep(self, group: ChannelGroup) -> np.ndarray:
         """Copy of the keep flags of the group's units (local order)."""
@@ -189,7 +278,7 @@ class Pruner:
                 selection.Candidate(
                     key=group.id,
                     units=np.array(group.units, dtype=np.int64),
-                    scores=np.asarray(method.scores(self, group), dtype=np.float64),
+                    scores=np.asarray(method.scores(self.view, group), dtype=np.float64),
                     keep=self.group_keep(group),
                     round_to=self.round_to,
                     floor=selection.default_floor(group.num_channels, self.round_to),
@@ -219,15 +308,24 @@ class Pruner:
             if budget["allocation"] == "sensitivity":
                 result = self._allocate_from_sensitivity(method, target.metric, current, tolerance)
             else:
-                result = selection.allocate(
-                    self.candidates(method),
-                    lambda keep: cost_model.cost(target.metric, keep),
-                    current,
-                    base_keep=self.keep,
-                    allocation=budget["allocation"],
-                    normalize=budget["normalize"],
-                    tolerance=tolerance,
-                )
+                candidates = self.candidates(method)
+                # The same question gets the same answer: prune's early check
+                # and one_shot (or two calls at one step) allocate once.
+                key = (current, tolerance, self.keep.tobytes(), *(c.scores.tobytes() for c in candidates))
+                cached = self._allocation_cache
+                if cached is not None and cached[0] == key:
+                    result = cached[1]
+                else:
+                    result = selection.allocate(
+                        candidates,
+                        lambda keep: cost_model.cost(target.metric, keep),
+                        current,
+                        base_keep=self.keep,
+                        allocation=budget["allocation"],
+                        normalize=budget["normalize"],
+                        tolerance=tolerance,
+                    )
+                    self._allocation_cache = (key, result)
         except selection.Unreachable as exc:
             raise self._budget_error(exc, target, dense) from None
         if final and not strict and abs(result.cost - goal) > budget["tolerance"] * dense:
@@ -271,7 +369,7 @@ class Pruner:
         )
 
     def apply_budget(self, method, progress: float = 1.0, *, strict: bool = True) -> None:
-        """Prune to the budget at ``progress`` and write the masks.
+        """Set the keep flags to the budget at ``progress`` (the driver commits them).
 
         A repeated call at the progress already applied does nothing (a
         constant schedule fires at every step).
@@ -281,7 +379,6 @@ class Pruner:
         allocation = self.allocate_budget(method, progress, strict=strict)
         for group in self.active_groups:
             self.set_group_keep(group, allocation.keep[group.id])
-        self.write_masks()
         self._applied_progress = progress
 
     def budget_status(self) -> tuple[float, float, float]:
@@ -356,15 +453,19 @@ class Pruner:
     # Kernel (column / weight) helpers -------------------------------------
     def kernel_schedule(self, entry) -> schedules_lib.PruningSchedule:
         """The schedule that drives the kernel mask of a wrapper entry."""
-        return self._schedules[f"{entry.path}:kernel"]
+        return self._kernel_schedules[entry.path]
 
     def kernel_keep(self, entry) -> np.ndarray:
-        """Keep flags of a wrapper's kernel groups (``kernel_mask`` shape)."""
-        return np.asarray(keras.ops.convert_to_numpy(entry.layer.kernel_mask)) > 0.5
+        """Copy of the keep flags of a wrapper's kernel groups (``kernel_mask`` shape)."""
+        return self._kernel_keep[entry.path].copy()
 
     def set_kernel_keep(self, entry, keep: np.ndarray) -> None:
-        """Assign a wrapper's kernel mask from keep flags."""
-        entry.layer.kernel_mask.assign(np.asarray(keep, dtype="float32"))
+        """Set the keep flags of a wrapper's kernel groups (call write_masks after)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != self._kernel_keep[entry.path].shape:
+            msg = f"Internal: kernel keep flags of shape {keep.shape}, expected {self._kernel_keep[entry.path].shape}."
+            raise ValueError(msg)
+        self._kernel_keep[entry.path] = keep.copy()
 
     def kernel_value(self, entry) -> np.ndarray:
         """Current (unmasked) kernel of a wrapper's layer, as NumPy."""
@@ -430,10 +531,40 @@ class Pruner:
         for entry in self.entries:
             entry.layer._callback_active = active
 
+    @property
+    def view(self):
+        """The :class:`~tfprune.methods.view.MethodView` the method's hooks receive."""
+        if self._view is None:
+            from tfprune.methods.view import MethodView
+
+            self._view = MethodView(self)
+        return self._view
+
+    def _init_method(self) -> None:
+        if not self._method_ready:
+            self.method.init(self.view)
+            self._method_ready = True
+
     def step(self, step: int) -> None:
-        """Run the method's per-step hook at optimizer step ``step``."""
+        """Run the method's update at optimizer step ``step``, then commit the keep flags."""
         self._budget_cache = {}
-        self.method.on_train_batch_begin(self, int(step))
+        self._init_method()
+        self.method.update(self.view, int(step))
+        self.write_masks()
+
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        """Run the method's end-of-epoch update, commit, and return its epoch logs."""
+        self._init_method()
+        self.method.on_epoch_end(self.view, int(epoch))
+        self.write_masks()
+        return self.method.epoch_logs(self.view)
+
+    def one_shot(self) -> None:
+        """Prune at once to the final state (:func:`tfprune.one_shot`), then commit."""
+        self._budget_cache = {}
+        self._init_method()
+        self.method.one_shot(self.view)
+        self.write_masks()
 
     def pruned_fraction(self) -> float:
         """Fraction of the prunable units that are masked.

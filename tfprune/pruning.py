@@ -196,14 +196,23 @@ def prune(
     if budget is not None:
         base_spec["budget"] = budget
     if granularity in KERNEL_GRANULARITIES:
-        wrap = _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec)
+        wrap = _kernel_wrapping(model, graph, per_layer, exclude, granularity)
     else:
-        wrap = _channel_wrapping(model, graph, per_layer, base_spec, method_obj)
+        wrap = _channel_wrapping(model, graph, per_layer, round_to, method_obj)
+
+    # The model-wide spec is held by one wrapper (the first one in model order).
+    holder = next((id(e.layer) for e in graph.layers.values() if id(e.layer) in wrap), None)
+    if holder is not None:
+        wrap[holder]["spec"] = {**base_spec, **wrap[holder]["spec"]}
 
     def make_layer(layer):
         options = wrap.get(id(layer))
         copy = _clone.fresh_copy(layer)
-        return copy if options is None else PruningWrapper(copy, **options)
+        if options is None:
+            return copy
+        wrapper = PruningWrapper(copy, method=method_obj, **options)
+        wrapper._given_granularity = granularity
+        return wrapper
 
     def set_weights(old, new):
         _clone.copy_weights(old, new.layer if isinstance(new, PruningWrapper) else new)
@@ -285,7 +294,7 @@ def one_shot(model: keras.Model) -> keras.Model:
             "use a score-based method ('l1', 'l2') for one-shot pruning."
         )
         raise errors.PruningArgumentError(msg)
-    pruner.method.one_shot(pruner)
+    pruner.one_shot()
     return model
 
 
@@ -383,7 +392,7 @@ def _warn_unprunable(graph, per_layer, round_to, method_obj) -> None:
         )
 
 
-def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[int, dict[str, Any]]:
+def _channel_wrapping(model, graph, per_layer, round_to, method_obj) -> dict[int, dict[str, Any]]:
     """Wrapper options of every layer touched by a scheduled channel group."""
     group_schedules = _assign_schedules(graph, per_layer, method_obj)
     if not group_schedules:
@@ -396,7 +405,6 @@ def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[in
             msg += _why_nothing_prunable(graph)
         raise errors.PruningArgumentError(msg)
 
-    round_to = base_spec["round_to"]
     sizes = {g.id: g.num_channels for g in graph.groups if g.id in group_schedules}
     if round_to and max(sizes.values()) <= round_to:
         widest = max(sizes, key=sizes.get)
@@ -421,14 +429,14 @@ def _channel_wrapping(model, graph, per_layer, base_spec, method_obj) -> dict[in
         if not (touches_in or touches_out):
             continue
         owned = {
-            gid: schedules_lib.serialize(s)
-            for gid, s in group_schedules.items()
-            if gid.split(":", 1)[0] == entry.path
+            group.id: schedules_lib.serialize(group_schedules[group.id])
+            for group in graph.groups
+            if group.id in group_schedules and group.owner == entry.path
         }
         wrap[id(entry.layer)] = {
             "mask_input": bool(touches_in),
             "mask_output": bool(touches_out),
-            "spec": {**base_spec, "schedules": owned},
+            "spec": {"schedules": owned},
         }
     return wrap
 
@@ -490,12 +498,7 @@ def kernel_prunable(layer: keras.layers.Layer, granularity: str) -> bool:
     return granularity == "weight" and isinstance(layer, keras.layers.Dense)
 
 
-def kernel_group_id(layer_path: str) -> str:
-    """Schedule key of a layer's kernel groups (columns or weights)."""
-    return f"{layer_path}:kernel"
-
-
-def _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec) -> dict[int, dict[str, Any]]:
+def _kernel_wrapping(model, graph, per_layer, exclude, granularity) -> dict[int, dict[str, Any]]:
     """Wrapper options for column/weight pruning of every Conv (and Dense) kernel."""
     wrap: dict[int, dict[str, Any]] = {}
     named = {name for name in per_layer if name is not None}
@@ -515,7 +518,7 @@ def _kernel_wrapping(model, graph, per_layer, exclude, granularity, base_spec) -
             "mask_input": False,
             "mask_output": False,
             "kernel_granularity": granularity,
-            "spec": {**base_spec, "schedules": {kernel_group_id(entry.path): schedules_lib.serialize(schedule)}},
+            "spec": {"kernel_schedule": schedules_lib.serialize(schedule)},
         }
     if named:
         kinds = "Conv layers" if granularity == "column" else "Conv or Dense layers"

@@ -137,7 +137,7 @@ def sensitivity(
 
     rows = []
     for group in chosen:
-        scores = np.asarray(pruner.method.scores(pruner, group), dtype=np.float64)
+        scores = np.asarray(pruner.method.scores(pruner.view, group), dtype=np.float64)
         order = np.argsort(scores, kind="stable")
         n = group.num_channels
         kept = tuple(kept_count(n, s, pruner.round_to) for s in sparsities)

@@ -43,11 +43,7 @@ def rebuild_flat(
         new = created.get(id(site.layer))
         recorded = site.args
         if new is None:
-            name = site.layer.name
-            if name in used_names:
-                name = site.path.replace("/", "_")
-            used_names.add(name)
-            new, recorded = make_layer(site, name)
+            new, recorded = make_layer(site, _claim_name(site, used_names))
             created[id(site.layer)] = new
             pairs.append((site.layer, new))
         args, kwargs = call_arguments(dataclasses.replace(site, args=recorded), tensors)
@@ -62,6 +58,34 @@ def rebuild_flat(
     for old, new in pairs:
         set_weights(old, new)
     return new_model
+
+
+def _claim_name(site: CallSite, used_names: set[str]) -> str:
+    """The name of ``site``'s layer in the flat model (its own, unless taken)."""
+    name = site.layer.name
+    if name in used_names:
+        name = site.path.replace("/", "_")
+    used_names.add(name)
+    return name
+
+
+def flat_names(model: keras.Model) -> dict[str, str]:
+    """``{layer path in model: layer name in rebuild_flat(model, ...)}``.
+
+    E.g. a layer ``conv`` of a nested model ``block`` (path ``block/conv``) is
+    ``conv`` in the flat model, or ``block_conv`` if another layer is named
+    ``conv``. Lets a report match a slim model's layers with the model it was
+    slimmed from.
+    """
+    trace = trace_model(model)
+    used_names = {name for t in model.inputs if (name := _input_name(t))}
+    names: dict[str, str] = {}
+    seen: set[int] = set()
+    for site in trace.sites:
+        if id(site.layer) not in seen:
+            seen.add(id(site.layer))
+            names[site.path] = _claim_name(site, used_names)
+    return names
 
 
 def _structured(model: keras.Model, attr: str, flat: list[Any]) -> Any:

@@ -510,5 +510,5 @@ def _dedupe_ids(groups: list[ChannelGroup]) -> list[ChannelGroup]:
     for g in groups:
         n = counts.get(g.id, 0)
         counts[g.id] = n + 1
-        out.append(g if n == 0 else dataclasses.replace(g, id=f"{g.id}:{n}"))
+        out.append(g if n == 0 else dataclasses.replace(g, id=ChannelGroup.make_id(g.owner, n), index=n))
     return out

@@ -25,16 +25,33 @@ class ChannelGroup:
     """Channels that share one pruning decision budget.
 
     Attributes:
-        id: stable name: the path of the group's first producing layer.
+        id: stable name, for display, logs and JSON keys: ``owner`` for a
+            layer's first group, ``f"{owner}:{index}"`` for the next ones.
+            Code that needs the parts reads ``owner`` and ``index`` (never
+            parses ``id``).
         units: global unit indices of the group, in model order. Unit ``k`` of
             the group is ``units[k]``; a unit is the smallest set of slices that
             is removed together (one filter of every coupled layer).
         members: every weight slice that indexes some unit of the group.
+        owner: path of the group's first producing layer (its schedule lives
+            in that layer's :class:`~tfprune.layers.PruningWrapper`).
+        index: the group's rank among the groups owned by ``owner`` (0 first).
     """
 
     id: str
     units: tuple[int, ...]
     members: tuple[WeightSlice, ...]
+    owner: str | None = None
+    index: int = 0
+
+    def __post_init__(self):
+        if self.owner is None:
+            object.__setattr__(self, "owner", self.id)
+
+    @classmethod
+    def make_id(cls, owner: str, index: int) -> str:
+        """The ``id`` of the ``index``-th group owned by layer ``owner``."""
+        return owner if index == 0 else f"{owner}:{index}"
 
     @property
     def num_channels(self) -> int:

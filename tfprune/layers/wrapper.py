@@ -46,9 +46,20 @@ class PruningWrapper(keras.layers.Wrapper):
             through ``Layer.stateless_call``, so masked weights get exactly
             zero gradient and keep their value. Only layers with a ``kernel``
             (Conv, Dense) accept it.
-        spec: JSON-serialisable pruning configuration (method, schedule,
-            exclusions, ``round_to``) written by :func:`tfprune.prune` and read
-            back by the callback after the model is reloaded.
+        spec: JSON-serialisable pruning configuration written by
+            :func:`tfprune.prune`: the schedules of the groups this layer
+            owns (``"schedules"``, by group id; ``"kernel_schedule"`` for
+            column/weight granularity) and, in exactly one wrapper of the
+            model (the first), the model-wide part (``"method"``,
+            ``"granularity"``, ``"exclude"``, ``"round_to"``, ``"seed"``,
+            ``"budget"``). :class:`tfprune.Pruner` reads it back, once per
+            model, after the model is reloaded (docs/design.md#one-state).
+        state_spec: the method's extra per-layer variables, ``{name: (shape,
+            dtype, initializer)}``, recorded when the model is pruned so a
+            reloaded wrapper recreates them without its method.
+        method: the :class:`~tfprune.methods.PruningMethod` object, given by
+            :func:`tfprune.prune` when it creates the wrapper (not saved: the
+            model-wide ``spec`` holds its config).
         **kwargs: base layer arguments (``name`` defaults to the wrapped
             layer's name, so ``model.get_layer(name)`` keeps working).
 
@@ -65,6 +76,8 @@ class PruningWrapper(keras.layers.Wrapper):
         mask_output: bool = True,
         spec: dict[str, Any] | None = None,
         kernel_granularity: str | None = None,
+        state_spec: dict[str, Any] | None = None,
+        method: Any = None,
         **kwargs: Any,
     ):
         kwargs.setdefault("name", layer.name)
@@ -83,6 +96,12 @@ class PruningWrapper(keras.layers.Wrapper):
         self.output_mask = None
         self.kernel_mask = None
         self.state: dict[str, keras.Variable] = {}
+        self._state_spec = None if state_spec is None else {k: tuple(v) for k, v in state_spec.items()}
+        # Not tracked by Keras (plain objects): the method given by prune,
+        # and the model's one pruning state once a Pruner is built.
+        self._given_method = method
+        self._given_granularity = "filter"
+        self._pruning_state = None
         self._callback_active = False
         try:
             params = inspect.signature(layer.call).parameters
@@ -124,26 +143,49 @@ class PruningWrapper(keras.layers.Wrapper):
             self.kernel_mask = self.add_weight(
                 name="kernel_mask", shape=shape, initializer="ones", trainable=False,
             )
-        method = self.method
-        if method is not None:
-            for name, (shape, dtype, initializer) in method.state_spec(self).items():
-                self.state[name] = self.add_weight(
-                    name=name, shape=shape, dtype=dtype,
-                    initializer=initializer, trainable=False,
-                )
+        if self._state_spec is None:
+            method = self.method
+            declared = {} if method is None else method.state_spec(self)
+            self._state_spec = {
+                name: (tuple(int(d) for d in shape), str(keras.backend.standardize_dtype(dtype)),
+                       keras.saving.serialize_keras_object(keras.initializers.get(initializer)))
+                for name, (shape, dtype, initializer) in declared.items()
+            }
+        for name, (shape, dtype, initializer) in self._state_spec.items():
+            self.state[name] = self.add_weight(
+                name=name, shape=tuple(shape), dtype=dtype,
+                initializer=keras.initializers.get(initializer), trainable=False,
+            )
         self.built = True
 
     @property
+    def holds_model_spec(self) -> bool:
+        """Whether this wrapper holds the model-wide part of the spec."""
+        return "method" in self.spec
+
+    @property
+    def pruning_granularity(self) -> str:
+        """``granularity`` of the :func:`tfprune.prune` call that made this wrapper."""
+        if self._pruning_state is not None:
+            return self._pruning_state.granularity
+        if self.kernel_granularity is not None:
+            return self.kernel_granularity
+        return self.spec.get("granularity", getattr(self, "_given_granularity", "filter"))
+
+    @property
     def method(self):
-        """The pruning method object described by ``spec`` (or None)."""
-        config = self.spec.get("method")
-        if config is None:
-            return None
-        cached = getattr(self, "_method_cache", None)
-        if cached is None:
-            cached = keras.saving.deserialize_keras_object(config)
-            self._method_cache = cached
-        return cached
+        """The model's pruning method object (None before one is known).
+
+        The one shared by every wrapper of the model: the pruning state's
+        (:class:`tfprune.Pruner`) once it is built, else the object
+        :func:`tfprune.prune` created the wrapper with, else (a reloaded
+        model) the one described by this wrapper's spec, if it holds it.
+        """
+        if self._pruning_state is not None:
+            return self._pruning_state.method
+        if self._given_method is None and self.holds_model_spec:
+            self._given_method = keras.saving.deserialize_keras_object(self.spec["method"])
+        return self._given_method
 
     def call(self, inputs, training=None, **kwargs):
         if training is True and not self._callback_active:
@@ -224,6 +266,8 @@ class PruningWrapper(keras.layers.Wrapper):
                 "spec": self.spec,
             }
         )
+        if self._state_spec:
+            config["state_spec"] = {name: list(value) for name, value in self._state_spec.items()}
         return config
 
     @classmethod

@@ -117,7 +117,7 @@ class _Context:
 
 def penalized_weights(wrapper) -> list[str]:
     """Names of the wrapped layer's weights that get ``Z``/``U`` state."""
-    granularity = wrapper.spec.get("granularity", "filter")
+    granularity = wrapper.pruning_granularity
     if wrapper.kernel_mask is not None:
         return ["kernel"]
     if (granularity == "filter" and wrapper.mask_output) or (granularity == "channel" and wrapper.mask_input):
@@ -268,6 +268,10 @@ class StructADMM(PruningMethod):
             last_update=int(read["admm_last_update"]), rho=read["admm_rho"],
         )
 
+    def init(self, pruner) -> None:
+        """Read the phase, stage, rho and last update back from the state variables."""
+        self._context = self._build_context(pruner)
+
     def context(self, pruner) -> _Context:
         """The method's view of ``pruner`` (rebuilt from the state variables per Pruner)."""
         if self._context is None or self._context.pruner is not pruner:
@@ -349,14 +353,13 @@ class StructADMM(PruningMethod):
             pruner.set_group_keep(c.group, keep)
         for c, keep in zip(ctx.kernels, keeps[len(ctx.units):]):
             pruner.set_kernel_keep(c.entry, keep)
-        pruner.write_masks()
         self._assign(ctx, "w", projected)
         self._assign(ctx, "z", projected)
         self._assign(ctx, "u", {k: np.zeros_like(v) for k, v in w.items()})
         ctx.phase = PHASE_PRUNED
         self._set_scalars(ctx, admm_on=0.0, admm_phase=PHASE_PRUNED)
 
-    def on_train_batch_begin(self, pruner, step):
+    def update(self, pruner, step):
         ctx = self.context(pruner)
         phase, stage = ctx.timing.locate(step)
         if phase == BEFORE:

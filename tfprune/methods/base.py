@@ -1,13 +1,25 @@
 """``PruningMethod``: the extension point every pruning method implements.
 
-A method decides *which* channels of each group are masked and *when*. It is
-called by :class:`tfprune.Pruner` through hooks that match what the seed
-methods need (see docs/design.md#method-contract):
+A method has up to three parts (docs/design.md#method-contract):
 
-* :meth:`PruningMethod.on_train_batch_begin` runs before every training step
-  (SPP resamples its masks there; the magnitude baseline updates on schedule
-  steps);
-* :meth:`PruningMethod.on_epoch_end` (StructADMM's periodic Z/U update);
+* an **importance**: :meth:`PruningMethod.scores`, one score per unit of a
+  group, computed from the group's weights (and activations or gradients if
+  the criterion needs them) by a pure function of :mod:`tfprune.criteria`;
+* the shared **selection**: monotone top-k of the lowest scores, ``round_to``,
+  per-group floors, uniform/global allocation and budgets
+  (:mod:`tfprune.selection`, driven by the default :meth:`PruningMethod.update`);
+* an optional **stateful** part for methods whose decision is not a top-k of
+  scores: :meth:`PruningMethod.init` (build the run state from the method's
+  variables) and :meth:`PruningMethod.update` (advance it at a step and
+  decide keep flags). SPP keeps probabilities and sampled masks, StructADMM
+  its ``Z``/``U``/``rho`` and phases, fuzzy pruning its alpha-cut count and
+  stop flag, LRF its one-channel-at-a-time removal with compensation.
+
+Every hook receives a :class:`~tfprune.methods.view.MethodView`: read-only
+access to the pruning state plus the keep flags the method decides. The driver
+(:class:`tfprune.Pruner`, run by :class:`tfprune.UpdatePruning`) commits them
+to the masks after the hook returns. The other hooks:
+
 * :meth:`PruningMethod.state_spec` declares extra per-layer state (SPP
   probabilities, ADMM ``Z``/``U``) created as non-trainable variables of each
   :class:`~tfprune.layers.PruningWrapper`, so it is saved in ``.keras`` files;
@@ -16,14 +28,14 @@ methods need (see docs/design.md#method-contract):
 * :meth:`PruningMethod.penalty` adds a loss term from inside the wrapper
   (StructADMM's ``rho/2 ||W - Z + U||^2``) without touching ``compile``;
 * :meth:`PruningMethod.num_to_prune` turns a target sparsity into a count
-  (fuzzy pruning overrides it to let an alpha-cut decide);
-* :meth:`PruningMethod.epoch_logs` returns scalars for the epoch logs
-  (TensorBoard; StructADMM's ``||W - Z||`` and ``rho``, fuzzy's set sizes),
-  :meth:`PruningMethod.check_schedules` refuses schedules a method cannot
-  run with, :meth:`PruningMethod.default_schedule` gives a schedule for
-  ``prune`` calls without ``sparsity``/``schedule``.
+  (with a budget, the shared allocation decides);
+* :meth:`PruningMethod.on_epoch_end` (per-epoch work),
+  :meth:`PruningMethod.epoch_logs` (scalars for the epoch logs and
+  TensorBoard), :meth:`PruningMethod.check_schedules` (refuses schedules a
+  method cannot run with), :meth:`PruningMethod.default_schedule` (a schedule
+  for ``prune`` calls without ``sparsity``/``schedule``).
 
-Methods are Keras-serializable objects whose config is stored in the wrappers.
+Methods are Keras-serializable objects whose config is stored once per model.
 """
 
 from __future__ import annotations
@@ -37,11 +49,11 @@ from tfprune.selection import kept_count
 if TYPE_CHECKING:
     from tfprune.graph import ChannelGroup
     from tfprune.layers import PruningWrapper
-    from tfprune.pruner import Pruner
+    from tfprune.methods.view import MethodView
     from tfprune.schedules import PruningSchedule
 
 
-def filter_scores(pruner: Pruner, group: ChannelGroup, slice_scores, ord: int = 1) -> np.ndarray:
+def filter_scores(view: MethodView, group: ChannelGroup, slice_scores, ord: int = 1) -> np.ndarray:
     """One score per unit of ``group`` from a score per filter of each producing slice.
 
     ``slice_scores(value, axis)`` scores the filters of one weight (``value``,
@@ -53,11 +65,11 @@ def filter_scores(pruner: Pruner, group: ChannelGroup, slice_scores, ord: int = 
     from tfprune.graph import rules as rules_lib
 
     contributions = []
-    for layer_path, weight, axis in pruner.group_slices(group, rules_lib.FILTER):
-        values = slice_scores(pruner.weight_value(layer_path, weight), axis)
-        contributions.append((values, pruner.local_units(group, layer_path, weight, axis)))
+    for layer_path, weight, axis in view.group_slices(group, rules_lib.FILTER):
+        values = slice_scores(view.weight_value(layer_path, weight), axis)
+        contributions.append((values, view.local_units(group, layer_path, weight, axis)))
     scores = criteria.group_scores(contributions, group.num_channels, ord=ord)
-    scores[pruner.graph.unread_units[np.asarray(group.units)]] = 0.0  # nothing reads them: prune first
+    scores[view.graph.unread_units[np.asarray(group.units)]] = 0.0  # nothing reads them: prune first
     return scores
 
 
@@ -101,7 +113,7 @@ class PruningMethod:
         del group
         return True
 
-    def scores(self, pruner: Pruner, group: ChannelGroup) -> np.ndarray:
+    def scores(self, view: MethodView, group: ChannelGroup) -> np.ndarray:
         """Importance of each unit of ``group`` (higher = keep)."""
         raise NotImplementedError
 
@@ -126,28 +138,28 @@ class PruningMethod:
         del wrapper
         return None
 
-    def num_to_prune(self, pruner: Pruner, group: ChannelGroup, sparsity: float) -> int:
+    def num_to_prune(self, view: MethodView, group: ChannelGroup, sparsity: float) -> int:
         """How many units of ``group`` should be pruned in total at ``sparsity``.
 
         With a budget, the count comes from the shared allocation
         (:meth:`tfprune.Pruner.budget_prune_count`).
         """
-        if pruner.budget is not None:
-            return pruner.budget_prune_count(self, group, sparsity)
-        return group.num_channels - kept_count(group.num_channels, sparsity, pruner.round_to)
+        if view.budget is not None:
+            return view.budget_prune_count(self, group, sparsity)
+        return group.num_channels - kept_count(group.num_channels, sparsity, view.round_to)
 
-    def kernel_scores(self, pruner: Pruner, entry) -> np.ndarray:
+    def kernel_scores(self, view: MethodView, entry) -> np.ndarray:
         """Importance of each kernel group of a wrapper (``kernel_mask`` shape).
 
         Default: the L1 norm of each im2col column ``K[i, j, c, :]`` (column
         granularity) or ``|w|`` (weight granularity).
         """
-        kernel = np.abs(pruner.kernel_value(entry))
+        kernel = np.abs(view.kernel_value(entry))
         if entry.layer.kernel_granularity == "column":
             return kernel.sum(axis=-1, keepdims=True)
         return kernel
 
-    def num_kernel_to_prune(self, pruner: Pruner, entry, sparsity: float) -> int:
+    def num_kernel_to_prune(self, view: MethodView, entry, sparsity: float) -> int:
         """How many kernel groups of ``entry`` to prune at ``sparsity``.
 
         ``ceil(sparsity * N_g)`` as in the SPP authors' code
@@ -157,8 +169,18 @@ class PruningMethod:
         total = int(np.prod(entry.layer.kernel_mask.shape))
         return min(total - 1, int(np.ceil(sparsity * total - 1e-9)))
 
-    def on_train_batch_begin(self, pruner: Pruner, step: int) -> None:
-        """Update the masks of every group whose schedule fires at ``step``.
+    def init(self, view: MethodView) -> None:
+        """Build the method's run state from its variables (default: nothing).
+
+        Called once before the first :meth:`update` of a run, and again
+        whenever the state was re-read from the model (a reloaded model, a
+        new ``fit``). Methods with a stateful part load their NumPy working
+        copies here (``view.run_state(self, build)``).
+        """
+        del view
+
+    def update(self, view: MethodView, step: int) -> None:
+        """Decide the keep flags of every group whose schedule fires at ``step``.
 
         Pruning is monotone: channels masked earlier stay masked (as in Li et
         al.'s one-way pruning and tfmot's schedules); each update masks the
@@ -170,74 +192,70 @@ class PruningMethod:
         groups (column / weight granularity) are handled per layer, with
         :meth:`kernel_scores` and :meth:`num_kernel_to_prune`.
         """
-        for entry in pruner.kernel_entries:
-            should_prune, sparsity = pruner.kernel_schedule(entry)(step)
+        for entry in view.kernel_entries:
+            should_prune, sparsity = view.kernel_schedule(entry)(step)
             if should_prune:
-                self.prune_kernel(pruner, entry, float(sparsity))
-        if pruner.budget is not None:
-            progress = pruner.budget_progress(step)
+                self.prune_kernel(view, entry, float(sparsity))
+        if view.budget is not None:
+            progress = view.budget_progress(step)
             if progress is not None:
-                pruner.apply_budget(self, progress, strict=False)
+                view.apply_budget(self, progress, strict=False)
             return
         sparsities = {}
-        for group in pruner.active_groups:
-            should_prune, sparsity = pruner.schedule_of(group)(step)
+        for group in view.active_groups:
+            should_prune, sparsity = view.schedule_of(group)(step)
             if should_prune:
                 sparsities[group.id] = float(sparsity)
-        self.prune_groups(pruner, sparsities)
+        self.prune_groups(view, sparsities)
 
-    def one_shot(self, pruner: Pruner) -> None:
+    def one_shot(self, view: MethodView) -> None:
         """Prune at once to the final state of the schedules (or the budget).
 
         What :func:`tfprune.one_shot` runs, without training. Methods whose
         selection needs training (SPP's sampled masks, StructADMM's ADMM
         phase) refuse it (``supports_one_shot = False``).
         """
-        for entry in pruner.kernel_entries:
-            self.prune_kernel(pruner, entry, pruner.final_sparsity(pruner.kernel_schedule(entry)))
-        if pruner.budget is not None:
-            pruner.apply_budget(self, 1.0)
+        for entry in view.kernel_entries:
+            self.prune_kernel(view, entry, view.final_sparsity(view.kernel_schedule(entry)))
+        if view.budget is not None:
+            view.apply_budget(self, 1.0)
             return
         self.prune_groups(
-            pruner, {g.id: pruner.final_sparsity(pruner.schedule_of(g)) for g in pruner.active_groups}
+            view, {g.id: view.final_sparsity(view.schedule_of(g)) for g in view.active_groups}
         )
 
-    def prune_kernel(self, pruner: Pruner, entry, sparsity: float) -> None:
+    def prune_kernel(self, view: MethodView, entry, sparsity: float) -> None:
         """Mask the lowest-scored kernel groups of one wrapper up to ``sparsity``."""
-        keep = pruner.kernel_keep(entry)
-        extra = self.num_kernel_to_prune(pruner, entry, sparsity) - int((~keep).sum())
+        keep = view.kernel_keep(entry)
+        extra = self.num_kernel_to_prune(view, entry, sparsity) - int((~keep).sum())
         if extra <= 0:
             return
         flat = keep.reshape(-1)
-        scores = self.kernel_scores(pruner, entry).reshape(-1)
+        scores = self.kernel_scores(view, entry).reshape(-1)
         candidates = np.flatnonzero(flat)
         order = candidates[np.argsort(scores[candidates], kind="stable")]
         flat[order[:extra]] = False
-        pruner.set_kernel_keep(entry, keep)
+        view.set_kernel_keep(entry, keep)
 
-    def prune_groups(self, pruner: Pruner, sparsities: dict[str, float]) -> None:
+    def prune_groups(self, view: MethodView, sparsities: dict[str, float]) -> None:
         """Mask the lowest-scored kept units of each group up to its sparsity."""
-        changed = False
-        for group in pruner.active_groups:
+        for group in view.active_groups:
             if group.id not in sparsities:
                 continue
-            target = self.num_to_prune(pruner, group, sparsities[group.id])
-            keep = pruner.group_keep(group)
+            target = self.num_to_prune(view, group, sparsities[group.id])
+            keep = view.group_keep(group)
             extra = target - int((~keep).sum())
             if extra <= 0:
                 continue
-            scores = self.scores(pruner, group)
+            scores = self.scores(view, group)
             candidates = np.flatnonzero(keep)
             order = candidates[np.argsort(scores[candidates], kind="stable")]
             keep[order[:extra]] = False
-            pruner.set_group_keep(group, keep)
-            changed = True
-        if changed:
-            pruner.write_masks()
+            view.set_group_keep(group, keep)
 
-    def on_epoch_end(self, pruner: Pruner, epoch: int) -> None:
+    def on_epoch_end(self, view: MethodView, epoch: int) -> None:
         """Hook for methods with per-epoch updates (default: nothing)."""
-        del pruner, epoch
+        del view, epoch
 
     def check_schedules(self, schedules: list) -> None:
         """Raise a clear error if the method cannot run with ``schedules``.
@@ -247,13 +265,13 @@ class PruningMethod:
         """
         del schedules
 
-    def epoch_logs(self, pruner: Pruner) -> dict[str, float]:
+    def epoch_logs(self, view: MethodView) -> dict[str, float]:
         """Scalars :class:`tfprune.UpdatePruning` adds to the epoch logs (default: none).
 
         ``keras.callbacks.TensorBoard`` (placed after ``UpdatePruning`` in
         the callbacks) writes them as scalars.
         """
-        del pruner
+        del view
         return {}
 
     def get_config(self) -> dict[str, Any]:

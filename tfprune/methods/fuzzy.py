@@ -276,7 +276,7 @@ class FuzzyPruning(PruningMethod):
         record, _ = self.decide(pruner, group, sparsity)
         return group.num_channels - record["kept_before"] + record["pruned"]
 
-    def on_train_batch_begin(self, pruner: Pruner, step: int) -> None:
+    def update(self, pruner: Pruner, step: int) -> None:
         fired = []
         for group in pruner.active_groups:
             should_prune, sparsity = pruner.schedule_of(group)(step)
@@ -302,7 +302,6 @@ class FuzzyPruning(PruningMethod):
                     n = kept - _round_up(kept - int(math.floor(fraction * n)), kept, pruner.round_to)
                 keep[order[:n]] = False
                 pruner.set_group_keep(group, keep)
-            pruner.write_masks()
 
         if any(record["pruned"] for _, record, _ in decisions):
             apply(1.0)
@@ -372,13 +371,12 @@ class FuzzyPruning(PruningMethod):
         )
         for group, _, _ in decisions:
             pruner.set_group_keep(group, result.keep[group.id])
-        pruner.write_masks()
 
     def _cost(self, pruner: Pruner) -> float:
         """The cost the target is about: the budget's metric, or effective FLOPs."""
         if pruner.budget is not None:
             return pruner.budget_status()[0]
-        return metrics.count_flops(pruner.model, effective=True)
+        return pruner.effective_flops()
 
     def _target(self, pruner: Pruner) -> float | None:
         if pruner.budget is not None:
@@ -418,9 +416,12 @@ class FuzzyPruning(PruningMethod):
         counted over the filters kept before the step. Sorted by step, then
         group.
         """
+        from tfprune.methods.view import MethodView
         from tfprune.pruner import Pruner
 
-        pruner = model_or_pruner if isinstance(model_or_pruner, Pruner) else Pruner(model_or_pruner)
+        pruner = model_or_pruner
+        if not isinstance(model_or_pruner, (Pruner, MethodView)):
+            pruner = Pruner(model_or_pruner)
         rows = []
         for wrapper in self._owners(pruner):
             if _HISTORY not in wrapper.state:

@@ -88,9 +88,11 @@ def _numpy(variable) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(variable))
 
 
-def _mask(layer, which: str, size: int) -> np.ndarray:
-    variable = getattr(layer, which, None)
-    return np.ones(size) if variable is None else _numpy(variable)
+def _mask(view, path: str, which: str, size: int) -> np.ndarray:
+    """The working input or output mask of layer ``path`` (ones if it has none)."""
+    mask_in, mask_out = view.layer_masks(path)
+    mask = mask_in if which == "input_mask" else mask_out
+    return np.ones(size) if mask is None else mask
 
 
 @keras.saving.register_keras_serializable(package="tfprune")
@@ -151,15 +153,15 @@ class LinearReplaceable(PruningMethod):
         k = _numpy(_variable(other, "kernel"))
         if info["mode"] == "filters":
             w_axis, k_axis = -1, -2  # as the conv rule records them
-            kept_in = _mask(conv, "input_mask", w.shape[2]) > 0.5
+            kept_in = _mask(pruner, info["conv"], "input_mask", w.shape[2]) > 0.5
             rows = np.moveaxis(w[:, :, kept_in, :], 3, 0)
-            out_mask = _mask(other, "output_mask", k.shape[3])
+            out_mask = _mask(pruner, info["other"], "output_mask", k.shape[3])
             norm_of = lambda pos: np.linalg.norm(k[0, 0, pos, :] * out_mask)  # noqa: E731
         else:
             w_axis, k_axis = -2, -1
-            kept_out = _mask(conv, "output_mask", w.shape[3]) > 0.5
+            kept_out = _mask(pruner, info["conv"], "output_mask", w.shape[3]) > 0.5
             rows = np.moveaxis(w[:, :, :, kept_out], 2, 0)
-            in_mask = _mask(other, "input_mask", k.shape[2])
+            in_mask = _mask(pruner, info["other"], "input_mask", k.shape[2])
             norm_of = lambda pos: np.linalg.norm(k[0, 0, :, pos] * in_mask)  # noqa: E731
         w_local = pruner.local_units(group, info["conv"], "kernel", w_axis)
         k_local = pruner.local_units(group, info["other"], "kernel", k_axis)
@@ -192,8 +194,8 @@ class LinearReplaceable(PruningMethod):
     def remove_one(self, pruner, group) -> dict[str, Any]:
         """One LRF step on ``group``: score, remove the argmin, compensate.
 
-        Updates the compensated kernel (``Q`` or ``P``) in place and the
-        masks through ``pruner``. Returns ``{"unit", "score", "residual"}``
+        Updates the compensated kernel (``Q`` or ``P``) in place and decides
+        the keep flags through the view (the driver commits the masks). Returns ``{"unit", "score", "residual"}``
         (local unit index of the removed channel).
         """
         problem = self._problem(pruner, group)
@@ -214,10 +216,9 @@ class LinearReplaceable(PruningMethod):
         keep = pruner.group_keep(group)
         keep[units[best]] = False
         pruner.set_group_keep(group, keep)
-        pruner.write_masks()
         return {"unit": int(units[best]), "score": float(scores[best]), "residual": residual}
 
-    def on_train_batch_begin(self, pruner, step):
+    def update(self, pruner, step):
         """Remove what the schedules ask for, one channel at a time."""
         for group in pruner.active_groups:
             should_prune, sparsity = pruner.schedule_of(group)(step)

@@ -256,7 +256,12 @@ class StructuredProbabilisticPruning(PruningMethod):
         return self._magnitude.scores(pruner, group)
 
     # Driving ----------------------------------------------------------------
-    def on_train_batch_begin(self, pruner: Pruner, step: int) -> None:
+    def init(self, pruner: Pruner) -> None:
+        """Load ``p`` (and ``h``) from the wrappers' variables."""
+        self._run_state(pruner)
+
+    def update(self, pruner: Pruner, step: int) -> None:
+        """Update ``p`` where a schedule fires, decide ``1[p < 1]``, draw this step's samples."""
         run = self._run_state(pruner)
         changed = self._update_probabilities(pruner, run, step)
         if changed:
@@ -325,23 +330,23 @@ class StructuredProbabilisticPruning(PruningMethod):
         return store[index]
 
     def _write_probabilities(self, pruner: Pruner, run: _RunState) -> None:
-        """Persist p (and h) in the wrappers' variables; masks become ``1[p < 1]``."""
+        """Persist p (and h) in the wrappers' variables; decide the masks ``1[p < 1]``."""
         pruner.set_keep(run.prob_units < 1.0)
         pairs = []
         for entry in pruner.entries:
-            state, wrapper = entry.layer.state, entry.layer
-            mask_in, mask_out = pruner.masks_for(entry)
-            pairs += [(wrapper.input_mask, mask_in), (wrapper.output_mask, mask_out)]
+            state = entry.layer.state
             if "spp_prob" in state:
                 pairs.append((state["spp_prob"], pruner.graph.keep_mask(run.prob_units, entry.output_layout)))
             if "spp_score" in state:
                 pairs.append((state["spp_score"], pruner.graph.keep_mask(run.score_units, entry.output_layout)))
         for entry in pruner.kernel_entries:
             state, prob = entry.layer.state, run.prob_kernel[entry.path]
-            pairs += [(state["spp_prob_kernel"], prob), (entry.layer.kernel_mask, prob < 1.0)]
+            pruner.set_kernel_keep(entry, prob < 1.0)
+            pairs.append((state["spp_prob_kernel"], prob))
             if "spp_score_kernel" in state:
                 pairs.append((state["spp_score_kernel"], run.score_kernel[entry.path]))
-        run.assign("state", [(v, x) for v, x in pairs if v is not None])
+        if pairs:
+            run.assign("state", pairs)
 
     def _write_samples(self, pruner: Pruner, run: _RunState, step: int) -> None:
         """Draw ``m ~ Bernoulli(1 - p)`` for every unfinished layer (Monte Carlo step).
@@ -393,7 +398,7 @@ class StructuredProbabilisticPruning(PruningMethod):
 
         if run.dense_flops is None:
             run.dense_flops = metrics.count_flops(pruner.model)
-        return metrics.count_flops(pruner.model, effective=True) <= self.target_flops * run.dense_flops
+        return pruner.effective_flops() <= self.target_flops * run.dense_flops
 
     def epoch_logs(self, pruner: Pruner) -> dict[str, float]:
         """Progress scalars: removed fraction, mean ``p``, FLOPs ratio.
@@ -413,7 +418,7 @@ class StructuredProbabilisticPruning(PruningMethod):
         p = np.concatenate(probs)
         if run.dense_flops is None:
             run.dense_flops = metrics.count_flops(pruner.model)
-        ratio = metrics.count_flops(pruner.model, effective=True) / run.dense_flops
+        ratio = pruner.effective_flops() / run.dense_flops
         name = "spp/flops_ratio_theoretical" if pruner.kernel_entries else "spp/flops_ratio"
         return {
             "spp/removed_fraction": float((p >= 1.0).mean()),

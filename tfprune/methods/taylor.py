@@ -112,15 +112,15 @@ class TaylorPruning(PruningMethod):
     @staticmethod
     def set_data(model: keras.Model, data: Any) -> None:
         """Give ``data`` to the Taylor method of a pruned (e.g. reloaded) model."""
+        from tfprune.pruner import Pruner
+
         source = TaylorPruning(data=data)
-        found = False
-        for wrapper in find_wrappers(model):
-            method = wrapper.method
-            if isinstance(method, TaylorPruning):
-                method._ref, method._key, method._cache = source._ref, source._key, None
-                wrapper.spec["method"] = keras.saving.serialize_keras_object(method)
-                found = True
-        if not found:
+        method = Pruner(model).method if find_wrappers(model) else None
+        if isinstance(method, TaylorPruning):
+            method._ref, method._key, method._cache = source._ref, source._key, None
+            holder = next(w for w in find_wrappers(model) if w.holds_model_spec)
+            holder.spec["method"] = keras.saving.serialize_keras_object(method)
+        else:
             msg = (
                 f"Model `{model.name}` is not being pruned with the Taylor method "
                 "(no PruningWrapper with method 'taylor'), so it takes no data."

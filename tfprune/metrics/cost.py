@@ -45,6 +45,8 @@ class _ParamsTerm:
     shape: tuple[int, ...]
     #: ``(axis, layout)`` of every sliced axis of the weight.
     axes: tuple[tuple[int, np.ndarray], ...]
+    #: path of the (first) layer that holds the weight.
+    layer: str = ""
 
 
 class CostModel:
@@ -62,12 +64,14 @@ class CostModel:
 
     METRICS = ("flops", "params")
 
-    def __init__(self, num_units: int, unit_of_item: np.ndarray, flops_terms, params_terms, constant_params):
+    def __init__(self, num_units: int, unit_of_item: np.ndarray, flops_terms, params_terms, constant_params, layer_constants=None):
         self.num_units = int(num_units)
         self._unit_of_item = unit_of_item
         self._flops_terms: list[_FlopsTerm] = flops_terms
         self._params_terms: list[_ParamsTerm] = params_terms
         self._constant_params = int(constant_params)
+        #: Unsliced parameters of each traced layer (each variable counted once).
+        self._layer_constants: dict[str, int] = dict(layer_constants or {})
         everything = np.ones(self.num_units, dtype=bool)
         self.dense_flops = self.flops(everything)
         self.dense_params = self.params(everything)
@@ -95,6 +99,7 @@ class CostModel:
             )
         sliced: dict[int, dict[int, np.ndarray]] = {}
         shapes: dict[int, tuple[int, ...]] = {}
+        owners: dict[int, str] = {}
         for entry in graph.layers.values():
             inner = getattr(entry.layer, "tfprune_wrapped_layer", entry.layer)
             by_name = {v.name: v for v in inner.weights}
@@ -104,41 +109,66 @@ class CostModel:
                     continue
                 shapes[id(variable)] = tuple(int(d) for d in variable.shape)
                 sliced.setdefault(id(variable), {})[axis] = layout
+                owners.setdefault(id(variable), entry.path)
         params_terms = [
-            _ParamsTerm(shapes[key], tuple(sorted(axes.items(), key=lambda a: a[0])))
+            _ParamsTerm(shapes[key], tuple(sorted(axes.items(), key=lambda a: a[0])), owners[key])
             for key, axes in sliced.items()
         ]
         constant = _unsliced_params(model, set(sliced))
-        return cls(graph.num_units, graph._unit_of_item, flops_terms, params_terms, constant)
+        layer_constants = _unsliced_params_by_layer(graph, set(sliced))
+        return cls(graph.num_units, graph._unit_of_item, flops_terms, params_terms, constant, layer_constants)
 
     def _kept_mask(self, keep: np.ndarray, layout: np.ndarray | None) -> np.ndarray | None:
         if layout is None:
             return None
         return keep[self._unit_of_item[layout]]
 
+    def _term_flops(self, term: _FlopsTerm, keep: np.ndarray) -> int:
+        return term.rule(
+            term.layer,
+            term.input_shape,
+            term.output_shape,
+            self._kept_mask(keep, term.input_layout),
+            self._kept_mask(keep, term.output_layout),
+            term.name,
+        )
+
+    def _term_params(self, term: _ParamsTerm, keep: np.ndarray) -> int:
+        dims = list(term.shape)
+        for axis, layout in term.axes:
+            dims[axis] = int(np.count_nonzero(keep[self._unit_of_item[layout]]))
+        return math.prod(dims)
+
     def flops(self, keep: np.ndarray) -> int:
         """MACs of the model with the units flagged in ``keep`` kept."""
-        total = 0
-        for term in self._flops_terms:
-            total += term.rule(
-                term.layer,
-                term.input_shape,
-                term.output_shape,
-                self._kept_mask(keep, term.input_layout),
-                self._kept_mask(keep, term.output_layout),
-                term.name,
-            )
-        return int(total)
+        return int(sum(self._term_flops(term, keep) for term in self._flops_terms))
 
     def params(self, keep: np.ndarray) -> int:
         """Parameters of the model with the units flagged in ``keep`` kept."""
-        total = self._constant_params
+        return int(self._constant_params + sum(self._term_params(term, keep) for term in self._params_terms))
+
+    def flops_by_layer(self, keep: np.ndarray) -> dict[str, int]:
+        """:meth:`flops` of each counted layer (by path, in graph order).
+
+        A layer called several times has the sum of its calls, as in
+        :func:`tfprune.metrics.flops_by_layer`; the values sum to :meth:`flops`.
+        """
+        out: dict[str, int] = {}
+        for term in self._flops_terms:
+            out[term.name] = out.get(term.name, 0) + int(self._term_flops(term, keep))
+        return out
+
+    def params_by_layer(self, keep: np.ndarray) -> dict[str, int]:
+        """:meth:`params` of each traced layer that holds weights (by path).
+
+        A variable shared by several layers counts once, for the first. The
+        values sum to :meth:`params` unless the model holds weights outside
+        its traced layers (e.g. a layer that is never called).
+        """
+        out = dict(self._layer_constants)
         for term in self._params_terms:
-            dims = list(term.shape)
-            for axis, layout in term.axes:
-                dims[axis] = int(np.count_nonzero(keep[self._unit_of_item[layout]]))
-            total += math.prod(dims)
-        return int(total)
+            out[term.layer] = out.get(term.layer, 0) + int(self._term_params(term, keep))
+        return out
 
     def cost(self, metric: str, keep: np.ndarray) -> int:
         """``flops`` or ``params`` of ``keep``."""
@@ -147,6 +177,20 @@ class CostModel:
     def dense(self, metric: str) -> int:
         """The cost of the unpruned model under ``metric``."""
         return self.dense_flops if metric == "flops" else self.dense_params
+
+
+def _unsliced_params_by_layer(graph, sliced: set[int]) -> dict[str, int]:
+    """Parameters of every traced layer's weights the graph never slices."""
+    seen = set(sliced)
+    out: dict[str, int] = {}
+    for entry in graph.layers.values():
+        inner = getattr(entry.layer, "tfprune_wrapped_layer", entry.layer)
+        for variable in getattr(inner, "weights", ()):
+            if id(variable) in seen:
+                continue
+            seen.add(id(variable))
+            out[entry.path] = out.get(entry.path, 0) + int(math.prod(variable.shape))
+    return out
 
 
 def _unsliced_params(model: keras.Model, sliced: set[int]) -> int:
