@@ -232,6 +232,15 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "(matched by class name and `keras.src.applications` module), so no user rule "
         "is registered."
     )
+    earlier: dict[str, list[str]] = {}
+    for r in results:
+        if r.get("from_run"):
+            earlier.setdefault(r["from_run"], []).append(r["model"])
+    for run, models in earlier.items():
+        lines.append(
+            f"- From an earlier run ({run}), not re-run for this report: {', '.join(models)}. "
+            "`python benchmarks/coverage.py --merge --models NAME ...` re-runs them."
+        )
     no_tflite = [r["model"] for r in results if r.get("status") == "ok" and r.get("tflite_ok") is None]
     if no_tflite:
         lines.append(
