@@ -446,6 +446,9 @@ def drive(
     for name in chosen:
         print(f"[{tag}] {name} ...", flush=True)
         result = run(name)
+        # Per model: with --merge the rows of one report come from several runs.
+        result["load_average"] = [round(v, 2) for v in os.getloadavg()]
+        result["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         results[name] = result
         print(f"[{tag}] {name}: {summary(result)} ({result['wall_seconds']:.0f} s)", flush=True)
         flush()

@@ -135,17 +135,20 @@ def explain(result: dict[str, Any]) -> str | None:
     """The known explanation of a failed result, if any."""
     rel64 = result.get("rel_diff_float64")
     if result.get("status") == "mismatch" and rel64 is not None and rel64 < 1e-9:
+        lite = result.get("diff_tflite_slim")
+        lite_note = ("" if lite is None else
+                     f" The LiteRT output of the same slim model differs from Keras by {lite:.1e}, "
+                     "the same order.")
         return (
             f"float32 round-off, not a pruning error: slim and strip differ by "
-            f"{result['rel_diff']:.1e} x max|out| in float32 (tolerance {RTOL:g}), "
-            f"but by only {rel64:.1e} x max|out| when the same pipeline runs in "
-            "float64; a missing mask or a wrong slice would not shrink with the "
-            "precision. This deep network with random weights and random "
-            f"BatchNorm statistics reaches |logits| ~ {result.get('max_abs_out', 0):.0f}, "
-            "which amplifies float32 summation-order differences (the LiteRT "
-            "output of the same slim model differs from Keras by "
-            f"{result.get('diff_tflite_slim', float('nan')):.1e}, the same order "
-            f"as slim vs strip, {result.get('diff_slim_strip', float('nan')):.1e})."
+            f"{result['diff_slim_strip']:.1e} = {result['rel_diff']:.1e} x max|out| in float32 "
+            f"(tolerance {RTOL:g}), but by only {rel64:.1e} x max|out| when the same pipeline "
+            "runs in float64; a missing mask or a wrong slice would not shrink with the "
+            "precision. The masked model and `strip_pruning` differ by "
+            f"{result.get('diff_masked_strip', float('nan')):.1e} (the masks are right); slim "
+            "sums over fewer channels, in another order. This deep network with random weights "
+            f"and random BatchNorm statistics reaches |logits| ~ {result.get('max_abs_out', 0):.0f}, "
+            f"which amplifies float32 summation-order differences.{lite_note}"
         )
     for error_type, text, explanation in KNOWN_FAILURES:
         if result.get("error_type") == error_type and text in result.get("error", ""):
@@ -180,6 +183,13 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         f"**{len(ok)} / {len(results)} architectures ok.**",
         "",
+    ]
+    ran = {r["model"] for r in results}
+    missing = [name for name in list_models() if name not in ran]
+    if missing:
+        lines += [f"Not run yet ({len(missing)} of {len(ran) + len(missing)}): {', '.join(missing)}; "
+                  "`python benchmarks/coverage.py --merge --models NAME ...` adds them.", ""]
+    lines += [
         f"| model | input | status | {MEASUREMENT_HEADER} | error |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -222,6 +232,29 @@ def render_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "(matched by class name and `keras.src.applications` module), so no user rule "
         "is registered."
     )
+    earlier: dict[str, list[str]] = {}
+    for r in results:
+        if r.get("from_run"):
+            earlier.setdefault(r["from_run"], []).append(r["model"])
+    for run, models in earlier.items():
+        lines.append(
+            f"- From an earlier run ({run}), not re-run for this report: {', '.join(models)}. "
+            "`python benchmarks/coverage.py --merge --models NAME ...` re-runs them."
+        )
+    no_tflite = [r["model"] for r in results if r.get("status") == "ok" and r.get("tflite_ok") is None]
+    if no_tflite:
+        lines.append(
+            f"- TFLite n/a: {', '.join(no_tflite)} ran with `--no-tflite` (prune, strip, slim "
+            "and the comparisons only; the export is most of the time of a model), so "
+            "their row does not check LiteRT."
+        )
+    loads = [r["load_average"][0] for r in results if r.get("load_average")]
+    if loads:
+        lines.append(
+            f"- Load average (1 min) when each model finished: {min(loads):.1f} to "
+            f"{max(loads):.1f} on {meta['machine']}; the times are wall times on that "
+            "shared machine."
+        )
     by_explanation: dict[str, list[str]] = {}
     unexplained = []
     for r in results:

@@ -44,6 +44,29 @@ def check_positive_int(name: str, value: object, *, allow_none: bool = False) ->
     return int(value)
 
 
+def describe_non_finite(name: str, value) -> str | None:
+    """``"`name` (2 NaN, 0 inf of 576 values; first at index (0, 1))"``, or None if finite."""
+    import numpy as np
+
+    value = np.asarray(value)
+    finite = np.isfinite(value)
+    if finite.all():
+        return None
+    where = tuple(int(i) for i in np.argwhere(~finite)[0])
+    return (
+        f"`{name}` ({int(np.isnan(value).sum())} NaN, {int(np.isinf(value).sum())} inf "
+        f"of {value.size} values; first at index {where})"
+    )
+
+
+#: How to recover from NaN or inf weights (both errors end with it).
+_DIVERGED_FIX = (
+    "Training probably diverged (lower the learning rate, check the inputs and the loss), "
+    "or the weights file is damaged: restore weights from a checkpoint taken before the "
+    "NaNs appeared."
+)
+
+
 def check_finite_weights(model, *, action: str) -> None:
     """Raise if any floating-point weight of ``model`` holds NaN or inf.
 
@@ -55,28 +78,36 @@ def check_finite_weights(model, *, action: str) -> None:
         action: what was about to happen, for the message (e.g. "prune").
     """
     import keras
-    import numpy as np
 
     bad = []
     for variable in model.weights:
         if "float" not in str(variable.dtype):
             continue
-        value = np.asarray(keras.ops.convert_to_numpy(variable))
-        finite = np.isfinite(value)
-        if not finite.all():
-            where = tuple(int(i) for i in np.argwhere(~finite)[0])
-            bad.append(
-                f"`{variable.path}` ({int(np.isnan(value).sum())} NaN, "
-                f"{int(np.isinf(value).sum())} inf of {value.size} values; first "
-                f"at index {where})"
-            )
+        found = describe_non_finite(variable.path, keras.ops.convert_to_numpy(variable))
+        if found:
+            bad.append(found)
     if bad:
         msg = (
             f"Cannot {action} model `{model.name}`: {len(bad)} weight(s) hold NaN "
             f"or infinite values: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. "
-            "Channel scores need finite weights. Training probably diverged "
-            "(lower the learning rate, check the inputs and the loss), or the "
-            "weights file is damaged: restore weights from a checkpoint taken "
-            "before the NaNs appeared."
+            f"Channel scores need finite weights. {_DIVERGED_FIX}"
         )
         raise errors.PruningArgumentError(msg)
+
+
+def check_finite_scored_weight(layer_path: str, weight: str, value) -> None:
+    """Raise :class:`~tfprune.errors.NonFiniteWeightsError` if a weight about to be scored is not finite.
+
+    ``prune`` checks the model it is given (:func:`check_finite_weights`);
+    this catches weights that became NaN or inf later, in ``fit``, before a
+    pruning step ranks channels by them.
+    """
+    found = describe_non_finite(f"{layer_path}/{weight}", value)
+    if found:
+        msg = (
+            f"Cannot rank the channels of layer `{layer_path}`: its weight {found} "
+            "became NaN or infinite during training, and channels ranked by NaN scores "
+            "would be removed arbitrarily. Add keras.callbacks.TerminateOnNaN() to the "
+            f"callbacks to stop at the first NaN loss. {_DIVERGED_FIX}"
+        )
+        raise errors.NonFiniteWeightsError(msg)

@@ -29,6 +29,14 @@ class MissingCallbackError(TfpruneError, RuntimeError):
     """A pruned model was trained without the ``UpdatePruning`` callback."""
 
 
+class NonFiniteWeightsError(TfpruneError, FloatingPointError):
+    """A weight became NaN or infinite during pruning (training diverged).
+
+    Raised when the channels are about to be ranked: a NaN score sorts
+    anywhere, so the channels removed would be arbitrary.
+    """
+
+
 class ExportError(TfpruneError, RuntimeError):
     """A model could not be exported (e.g. it needs non-builtin TFLite ops)."""
 

@@ -18,7 +18,7 @@ import warnings
 import keras
 import numpy as np
 
-from tfprune import errors, selection
+from tfprune import _validation, errors, selection
 from tfprune import schedules as schedules_lib
 from tfprune.graph import ChannelGraph, ChannelGroup
 from tfprune.layers import PruningWrapper, find_wrappers
@@ -469,7 +469,9 @@ class Pruner:
 
     def kernel_value(self, entry) -> np.ndarray:
         """Current (unmasked) kernel of a wrapper's layer, as NumPy."""
-        return np.asarray(keras.ops.convert_to_numpy(entry.layer.layer.kernel))
+        value = np.asarray(keras.ops.convert_to_numpy(entry.layer.layer.kernel))
+        _validation.check_finite_scored_weight(entry.path, "kernel", value)
+        return value
 
     def group_slices(self, group: ChannelGroup, role: str) -> list[tuple[str, str, int]]:
         """(layer path, weight name, axis) of the group's slices with ``role``."""
@@ -517,7 +519,9 @@ class Pruner:
         inner = getattr(layer, "tfprune_wrapped_layer", layer)
         for variable in inner.weights:
             if variable.name == weight:
-                return np.asarray(keras.ops.convert_to_numpy(variable))
+                value = np.asarray(keras.ops.convert_to_numpy(variable))
+                _validation.check_finite_scored_weight(layer_path, weight, value)
+                return value
         msg = f"Layer `{layer_path}` has no weight `{weight}`."
         raise KeyError(msg)
 

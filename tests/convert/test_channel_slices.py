@@ -8,6 +8,7 @@ bounds moved to the kept channels.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 from keras import layers, ops
 
@@ -123,3 +124,27 @@ def test_channel_index_is_pinned(check_slim):
     result = check_slim(model)
     assert result.slimmed.get_layer("c1").filters == 8
     assert result.slimmed.get_layer("c2").filters == 4
+
+
+def test_channels_a_slice_drops_are_unread():
+    keras.utils.set_random_seed(0)
+    graph = tfprune.graph.ChannelGraph.build(slice_prefix())
+    (group,) = [g for g in graph.groups if g.id == "c1"]
+    assert graph.unread_units[np.asarray(group.units)].tolist() == [False] * 8 + [True] * 8
+    assert not graph.unread_units[[u for g in graph.groups if g.id != "c1" for u in g.units]].any()
+
+
+def test_unread_channels_are_pruned_before_live_ones(check_slim):
+    """Random graphs seed 1186: the live channel had the smaller norm, so L1/L2
+    masked it and kept the channel the slice drops; ``slim`` must keep the
+    slice non-empty (one all-zero channel), so nothing was removed."""
+    inputs = keras.Input((H, H, 3))
+    x = layers.Conv2D(2, 3, padding="same", name="c1")(inputs)
+    y = layers.GlobalAveragePooling2D()(x[..., 0:1])
+    model = keras.Model(inputs, layers.Dense(3, name="dense")(y))
+    kernel = np.ones((3, 3, 3, 2), "float32")
+    kernel[..., 0] *= 0.01  # the channel the model uses has the smaller norm
+    model.get_layer("c1").kernel.assign(kernel)
+    result = check_slim(model)
+    assert result.pruner.group_keep(result.pruner.graph.group("c1")).tolist() == [True, False]
+    assert result.slimmed.get_layer("c1").filters == 1

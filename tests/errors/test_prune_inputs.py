@@ -173,6 +173,25 @@ def test_fit_without_callback(cnn, expect):
     expect("fit-without-callback", info.value)
 
 
+
+def test_weights_nan_during_fit(cnn, expect):
+    schedule = tfprune.schedules.PolynomialDecay(0.0, 0.5, begin_step=0, end_step=4, frequency=1)
+    pruned = tfprune.prune(cnn, "l1", schedule=schedule, round_to=None)
+    pruned.compile(keras.optimizers.SGD(0.01), "mse")
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 2)).astype("float32")
+    x[1:] = np.nan  # batch 0 trains normally; batch 1 turns every weight into NaN
+    history = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda batch, logs: history.append(tfprune.Pruner(pruned).pruned_fraction())
+    )
+    with pytest.raises(errors.NonFiniteWeightsError) as info:
+        pruned.fit(x, np.zeros((4, 3)), batch_size=1, shuffle=False, verbose=0,
+                   callbacks=[tfprune.UpdatePruning(), record])
+    expect("weights-nan-during-fit", info.value)
+    assert "`conv1/kernel` (144 NaN, 0 inf of 144 values; first at index (0, 0, 0, 0))" in str(info.value)
+    # Steps 0 and 1 pruned on finite weights; step 2 stopped before ranking NaN scores.
+    assert history == [0.0, 0.25] and isinstance(info.value, FloatingPointError)
+
 def test_unknown_method(cnn, expect):
     expect("unknown-method", _prune_error(cnn, "l3", 0.5))
 

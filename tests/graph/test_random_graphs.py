@@ -50,6 +50,17 @@ def test_seed_gives_the_same_case_every_time():
     assert random_models.case_from_seed(8).recipe != a.recipe
 
 
+
+@pytest.mark.parametrize("seed", [1186])
+def test_seeds_that_failed_in_the_benchmark(seed):
+    """benchmarks/random_graphs.py failures, fixed (see benchmarks/results/random_graphs.md).
+
+    1186: L2 masked the only channel a slice keeps instead of the one it
+    drops; slim removed nothing (fixed: unread channels score lowest).
+    """
+    outcome = properties.check_case(random_models.case_from_seed(seed))
+    assert outcome.status == properties.OK and outcome.params[1] < outcome.params[0]
+
 def _prunable_case():
     """The first seed whose case prunes channels with l1 at step 0."""
     for seed in range(50):

@@ -17,6 +17,7 @@ never pruned.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -389,6 +390,25 @@ class ChannelGraph:
     def layer_paths(self) -> list[str]:
         """Paths of every traced leaf layer."""
         return list(self.layers)
+
+    @functools.cached_property
+    def unread_units(self) -> np.ndarray:
+        """Flags of the units that no weight reads and no model output depends on.
+
+        E.g. the channels a slice ``x[..., :k]`` drops: removing them changes
+        no output. Every path from a channel ends in a weight that reads it
+        (an ``input`` slice) or in a model output (pinned), so these are
+        channels with no effect on any output. Methods rank them below
+        every other unit (:func:`tfprune.methods.base.filter_scores`);
+        otherwise a method could mask the live channels and keep the dead ones,
+        which ``slim`` cannot remove when a tensor would be left empty.
+        """
+        read = self.pinned_units.copy()
+        for entry in self.layers.values():
+            for _, _, layout, role in entry.slices:
+                if role == rules_lib.INPUT:
+                    read[self._unit_of_item[layout]] = True
+        return ~read
 
     def keep_mask(self, kept_units: np.ndarray, layout: np.ndarray | None) -> np.ndarray | None:
         """0/1 float mask over a layout, from a boolean array over all units."""

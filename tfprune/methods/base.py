@@ -68,7 +68,9 @@ def filter_scores(view: MethodView, group: ChannelGroup, slice_scores, ord: int 
     for layer_path, weight, axis in view.group_slices(group, rules_lib.FILTER):
         values = slice_scores(view.weight_value(layer_path, weight), axis)
         contributions.append((values, view.local_units(group, layer_path, weight, axis)))
-    return criteria.group_scores(contributions, group.num_channels, ord=ord)
+    scores = criteria.group_scores(contributions, group.num_channels, ord=ord)
+    scores[view.graph.unread_units[np.asarray(group.units)]] = 0.0  # nothing reads them: prune first
+    return scores
 
 
 class PruningMethod:
