@@ -536,6 +536,7 @@ def main(argv=None) -> dict:
                     row = {"method": method, "label": LABELS[method], "target": target, "seed": seed,
                            "error": f"{type(error).__name__}: {error}"}
                 row["run_seconds"] = time.perf_counter() - t0
+                row["load_average"] = [round(v, 2) for v in os.getloadavg()]  # at the end of the run
                 result["runs"] = [r for r in result["runs"]
                                   if (r["method"], r["target"], r["seed"]) != (method, target, seed)]
                 result["runs"].append(row)
