@@ -146,6 +146,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings that check the harness in a few minutes (results under build/)")
     parser.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a note recorded with the results and shown in the report (repeatable; kept "
+                             "when a later call adds runs to the same file)")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
@@ -502,6 +505,9 @@ def main(argv=None) -> dict:
         "into an initial fine-tuning and its per-layer phases) and its slim model is fine-tuned finetune_epochs "
         "(column SPP: fine-tuned with its masks, then slimmed).",
     ]
+    # --note texts: kept across the calls that add runs to one file, shown first.
+    result["user_notes"] = list(dict.fromkeys([*result.get("user_notes", []), *args.note]))
+    result["notes"][:0] = result["user_notes"]
     args.work.mkdir(parents=True, exist_ok=True)
 
     task = load_task(args, DENSE_SEED)
@@ -530,6 +536,7 @@ def main(argv=None) -> dict:
                     row = {"method": method, "label": LABELS[method], "target": target, "seed": seed,
                            "error": f"{type(error).__name__}: {error}"}
                 row["run_seconds"] = time.perf_counter() - t0
+                row["load_average"] = [round(v, 2) for v in os.getloadavg()]  # at the end of the run
                 result["runs"] = [r for r in result["runs"]
                                   if (r["method"], r["target"], r["seed"]) != (method, target, seed)]
                 result["runs"].append(row)
