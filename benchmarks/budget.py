@@ -32,7 +32,8 @@ error. A combination the method cannot apply to by design (LRF on a model
 without a KxK conv of ``groups=1`` besides the stem: MobileNetV2,
 EfficientNetB0) is a *refused* row with the reason, not a failure.
 ``--merge`` keeps every row of ``budget.json`` except the (model, method,
-target, allocation) combinations the call re-runs. ``--speed`` adds the ResNet50 timing of prune + one-shot + slim
+target, allocation) combinations the call re-runs (a re-run stopped by the
+deadline keeps the earlier result). ``--speed`` adds the ResNet50 timing of prune + one-shot + slim
 against tfprune before the budget work (``--old``: a checkout of it) in
 alternating fresh processes, and ``--profile`` a cProfile of that path.
 
@@ -407,18 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [],
         "pairs": [],
     }
-    if args.merge and previous:  # keep the combinations this call does not re-run
+    if args.merge and previous:  # keep the combinations this call does not re-run (see _merge_rows)
         payload["invocations"] = previous.get("invocations", [])
-        asked = [(m, float(v)) for m, v in (t.split("=") for t in args.targets)]
-        rerun = set() if args.speed_only or args.no_table else {
-            (m, k, metric, value, a) for m in models for k in methods for metric, value in asked
-            for a in args.allocations}
-        payload["rows"] = [r for r in previous["rows"] if _combination(r) not in rerun]
+        payload["rows"] = previous["rows"]
         payload["pairs"] = previous["pairs"]  # the history of (model, method) processes
     for other in args.merge_from or []:  # rows measured by a call into another directory
         extra = json.loads(other.read_text())
-        keys = {_combination(r) for r in extra["rows"]}
-        payload["rows"] = [r for r in payload["rows"] if _combination(r) not in keys] + extra["rows"]
+        payload["rows"] = _merge_rows(payload["rows"], extra["rows"])
         payload["pairs"] += extra["pairs"]
         payload["invocations"] += extra["invocations"]
     payload["invocations"].append(invocation)
@@ -479,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "error": error or "not run"})
             for row in rows:
                 print(_row_line(row), flush=True)
-            payload["rows"].extend(rows)
+            payload["rows"] = _merge_rows(payload["rows"], rows)
             payload["pairs"].append({"model": model_name, "method": method, "targets": args.targets,
                                      "allocations": args.allocations, "seconds": round(time.perf_counter() - t, 1), "error": error})
             save()
@@ -506,9 +502,22 @@ def _order(row: dict) -> tuple:
     return model, method, row["method"], target, allocation
 
 
+def _merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` with each combination that ``new`` measures replaced by the new row.
+
+    A new row stopped by ``--deadline``/``--timeout`` does not replace a row of
+    ``old`` that ran (or failed, or was refused): a re-run cut short keeps the
+    earlier result.
+    """
+    kept = {_combination(r): r for r in old if not _stopped(r)}
+    shadowed = {_combination(r) for r in new if _stopped(r) and _combination(r) in kept}
+    replaced = {_combination(r) for r in new} - shadowed
+    return [r for r in old if _combination(r) not in replaced] + [r for r in new if _combination(r) not in shadowed]
+
+
 def _stopped(row: dict) -> bool:
     """Stopped by ``--deadline`` or the per-pair ``--timeout`` (not a verdict on the method)."""
-    return row.get("error", "").startswith(("not run", "not finished"))
+    return (row.get("error") or "").startswith(("not run", "not finished"))
 
 
 def _deadline(text: str | None) -> float | None:

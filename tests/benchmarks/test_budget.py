@@ -71,8 +71,8 @@ def _invocation(argv):
 
 @pytest.mark.filterwarnings("ignore")
 def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, monkeypatch):
-    """``--merge-from`` replaces one (model, method, target, allocation), keeps the pair's other rows;
-    a refusal is counted apart from failures and runs stopped by the deadline."""
+    """``--merge-from`` replaces one (model, method, target, allocation), keeps the pair's other rows
+    and a measured row over a re-run stopped by the deadline; a refusal is counted apart from failures and runs stopped by the deadline."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import budget
 
@@ -82,7 +82,9 @@ def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, mon
         _row("MobileNetV2", "lrf", "flops", 0.5, "uniform", refused="MobileNetV2 has no KxK conv"),
         _row("ResNet50", "admm", "flops", 0.5, "uniform", error="BudgetError: unreachable"),
     ], "pairs": [], "invocations": [_invocation(["a"])]}
-    extra = {"rows": [_row("ResNet50", "spp", "flops", 0.5, "global", achieved=0.51)], "pairs": [],
+    extra = {"rows": [_row("ResNet50", "spp", "flops", 0.5, "global", achieved=0.51),
+                      _row("ResNet50", "spp", "flops", 0.5, "uniform", error="not finished: stopped after 9 s")],
+             "pairs": [],
              "invocations": [_invocation(["b"])]}
     (tmp_path / "budget.json").write_text(json.dumps(base))
     (tmp_path / "extra.json").write_text(json.dumps(extra))
@@ -91,7 +93,8 @@ def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, mon
 
     merged = json.loads((tmp_path / "budget.json").read_text())
     spp = {r["allocation"]: r for r in merged["rows"] if r["method"] == "spp"}
-    assert set(spp) == {"uniform", "global"}  # the pair's other row survives the merge
+    assert set(spp) == {"uniform", "global"}  # one row per combination
+    assert spp["uniform"]["error"] is None  # a re-run stopped by the deadline keeps the measured row
     assert spp["global"]["achieved"] == 0.51 and spp["global"]["error"] is None
     assert [inv["argv"][0] for inv in merged["invocations"]][:2] == ["a", "b"]
     text = (tmp_path / "budget.md").read_text()
