@@ -405,11 +405,13 @@ def main(argv: list[str] | None = None) -> int:
         "references": {"torch_pruning_resnet50_seconds": TORCH_PRUNING_SECONDS,
                        "tfprune_before_seconds_issue": ISSUE_OLD_SECONDS},
         "invocations": [],
+        "notes": [],
         "rows": [],
         "pairs": [],
     }
     if args.merge and previous:  # keep the combinations this call does not re-run (see _merge_rows)
         payload["invocations"] = previous.get("invocations", [])
+        payload["notes"] = previous.get("notes", [])
         payload["rows"] = previous["rows"]
         payload["pairs"] = previous["pairs"]  # the history of (model, method) processes
     for other in args.merge_from or []:  # rows measured by a call into another directory
@@ -418,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         payload["pairs"] += extra["pairs"]
         payload["invocations"] += extra["invocations"]
     payload["invocations"].append(invocation)
+    payload["notes"] += args.note or []
     if not args.speed and previous and previous.get("speed"):  # keep the last comparison (it has its argv)
         payload["speed"] = previous["speed"]
     if args.speed_from:  # a comparison measured by an earlier call into another directory
@@ -618,6 +621,8 @@ def render(payload: dict) -> str:
             lines.append(f"- {row['model']} / {row['method']} / {row['metric']} {row['requested']:g} / "
                          f"{row['allocation']}: {message}")
         lines.append("")
+    if payload.get("notes"):
+        lines += ["## Notes", "", *(f"- {note}" for note in payload["notes"]), ""]
     speed = payload.get("speed")
     if speed:
         lines += [
@@ -684,6 +689,8 @@ def parse_args(argv):
     parser.add_argument("--profile", action="store_true", help="cProfile one cold new-target run (with --speed)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows of budget.json this call does not re-run")
+    parser.add_argument("--note", nargs="+", default=None,
+                        help="text added under the table (kept by --merge), e.g. why a combination missed")
     parser.add_argument("--deadline", help="HH:MM UTC: start no (model, method) after it, stop the running one")
     parser.add_argument("--_pair", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--_speed-child", dest="_speed_child", help=argparse.SUPPRESS)

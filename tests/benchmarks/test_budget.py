@@ -89,7 +89,7 @@ def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, mon
     (tmp_path / "budget.json").write_text(json.dumps(base))
     (tmp_path / "extra.json").write_text(json.dumps(extra))
     assert budget.main(["--merge", "--no-table", "--results", str(tmp_path),
-                        "--merge-from", str(tmp_path / "extra.json")]) == 0
+                        "--merge-from", str(tmp_path / "extra.json"), "--note", "admm missed: why"]) == 0
 
     merged = json.loads((tmp_path / "budget.json").read_text())
     spp = {r["allocation"]: r for r in merged["rows"] if r["method"] == "spp"}
@@ -104,3 +104,4 @@ def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, mon
     assert "| MobileNetV2 | lrf | fit | 64 | flops 0.5 | uniform | refused (below) |" in text
     assert "- MobileNetV2 / lrf / flops 0.5 / uniform: MobileNetV2 has no KxK conv" in text
     assert "- ResNet50 / admm / flops 0.5 / uniform: BudgetError: unreachable" in text
+    assert "## Notes\n\n- admm missed: why\n" in text and merged["notes"] == ["admm missed: why"]
