@@ -28,7 +28,12 @@ request, and the wall time of the three parts.
 Every (model, method) pair runs in its own subprocess with a time limit, so a
 crash or a hang is a row with a message, never the end of the run; a failing
 combination (``BudgetError``, unsupported layer, ...) is a row with the
-error. ``--speed`` adds the ResNet50 timing of prune + one-shot + slim
+error. A combination the method cannot apply to by design (LRF on a model
+without a KxK conv of ``groups=1`` besides the stem: MobileNetV2,
+EfficientNetB0) is a *refused* row with the reason, not a failure.
+``--merge`` keeps every row of ``budget.json`` except the (model, method,
+target, allocation) combinations the call re-runs (a re-run stopped by the
+deadline keeps the earlier result). ``--speed`` adds the ResNet50 timing of prune + one-shot + slim
 against tfprune before the budget work (``--old``: a checkout of it) in
 alternating fresh processes, and ``--profile`` a cProfile of that path.
 
@@ -136,6 +141,10 @@ def random_batch(size: int, batch: int, classes: int, seed: int = 0):
 # --------------------------------------------------------------------------
 
 
+class Refused(Exception):
+    """A combination the method cannot apply to this model (a row with a reason, not a failure)."""
+
+
 def run_pair(model_name: str, method: str, targets, allocations, quick: bool, out: Path) -> None:
     """Every target x allocation of one (model, method); rows appended to ``out``."""
     import keras
@@ -185,7 +194,7 @@ def run_pair(model_name: str, method: str, targets, allocations, quick: bool, ou
                         if not options["convs"]:
                             msg = ("LRF prunes the channels between a KxK conv (groups=1, not the stem) and "
                                    f"its P/Q layers; {model_name} has none (tfprune.lrf.candidate_convs is empty)")
-                            raise RuntimeError(msg)
+                            raise Refused(msg)
                 cpu = time.process_time()
                 t = time.perf_counter()
                 pruned = tfprune.prune(base, method, target={metric: value}, allocation=allocation, **options)
@@ -218,6 +227,8 @@ def run_pair(model_name: str, method: str, targets, allocations, quick: bool, ou
                 if method == "lrf":
                     row["flops_ratio_vs_original"] = round(achieved["flops"] / counts["dense"]["flops"], 4)
                     row["params_ratio_vs_original"] = round(achieved["params"] / counts["dense"]["params"], 4)
+            except Refused as exc:
+                row["refused"] = str(exc)
             except Exception as exc:  # noqa: BLE001 -- a failing combination is a result
                 row["error"] = f"{type(exc).__name__}: {exc}"
                 row["traceback"] = traceback.format_exc(limit=6)
@@ -228,6 +239,8 @@ def run_pair(model_name: str, method: str, targets, allocations, quick: bool, ou
 
 def _row_line(row: dict) -> str:
     head = f"{row['model']} {row['method']} {row['metric']}={row['requested']} {row['allocation']}"
+    if row.get("refused"):
+        return f"{head}: refused: {row['refused'][:200]}"
     if row.get("error"):
         return f"{head}: {row['error'].splitlines()[0][:200]}"
     s = row["seconds"]
@@ -392,21 +405,22 @@ def main(argv: list[str] | None = None) -> int:
         "references": {"torch_pruning_resnet50_seconds": TORCH_PRUNING_SECONDS,
                        "tfprune_before_seconds_issue": ISSUE_OLD_SECONDS},
         "invocations": [],
+        "notes": [],
         "rows": [],
         "pairs": [],
     }
-    if args.merge and previous:  # keep what this call does not re-run
+    if args.merge and previous:  # keep the combinations this call does not re-run (see _merge_rows)
         payload["invocations"] = previous.get("invocations", [])
-        rerun = set() if args.speed_only or args.no_table else {(m, k) for m in models for k in methods}
-        payload["rows"] = [r for r in previous["rows"] if (r["model"], r["method"]) not in rerun]
-        payload["pairs"] = [r for r in previous["pairs"] if (r["model"], r["method"]) not in rerun]
+        payload["notes"] = previous.get("notes", [])
+        payload["rows"] = previous["rows"]
+        payload["pairs"] = previous["pairs"]  # the history of (model, method) processes
     for other in args.merge_from or []:  # rows measured by a call into another directory
         extra = json.loads(other.read_text())
-        keys = {(r["model"], r["method"]) for r in extra["rows"]}
-        payload["rows"] = [r for r in payload["rows"] if (r["model"], r["method"]) not in keys] + extra["rows"]
-        payload["pairs"] = [r for r in payload["pairs"] if (r["model"], r["method"]) not in keys] + extra["pairs"]
+        payload["rows"] = _merge_rows(payload["rows"], extra["rows"])
+        payload["pairs"] += extra["pairs"]
         payload["invocations"] += extra["invocations"]
     payload["invocations"].append(invocation)
+    payload["notes"] += args.note or []
     if not args.speed and previous and previous.get("speed"):  # keep the last comparison (it has its argv)
         payload["speed"] = previous["speed"]
     if args.speed_from:  # a comparison measured by an earlier call into another directory
@@ -417,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         if profile.exists():
             shutil.copyfile(profile, args.results / PROFILE_NAME)
             payload["speed"]["profile"]["file"] = _shown(args.results / PROFILE_NAME)
+
+    payload["registered_methods"] = sorted(tfprune.methods._FACTORIES)
 
     def save():
         invocation["load_average_end"] = load_average()
@@ -449,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
                     if proc.returncode != 0:
                         error = f"process exited with {proc.returncode}: {proc.stderr.strip()[-600:]}"
                 except subprocess.TimeoutExpired:
-                    error = f"not finished: the (model, method) process was stopped after {timeout:.0f} s"
+                    why = "--timeout" if timeout == args.timeout else f"--deadline {args.deadline}"
+                    error = f"not finished: the (model, method) process was stopped after {timeout:.0f} s ({why})"
             rows = json.loads(out.read_text())["rows"] if out.exists() else []
             done = {(r["metric"], r["requested"], r["allocation"]) for r in rows}
             for target in args.targets:
@@ -461,14 +478,49 @@ def main(argv: list[str] | None = None) -> int:
                                      "error": error or "not run"})
             for row in rows:
                 print(_row_line(row), flush=True)
-            payload["rows"].extend(rows)
-            payload["pairs"].append({"model": model_name, "method": method,
-                                     "seconds": round(time.perf_counter() - t, 1), "error": error})
+            payload["rows"] = _merge_rows(payload["rows"], rows)
+            payload["pairs"].append({"model": model_name, "method": method, "targets": args.targets,
+                                     "allocations": args.allocations, "seconds": round(time.perf_counter() - t, 1), "error": error})
             save()
     save()
     shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {out_json} and {out_md}", flush=True)
     return 0
+
+
+def _combination(row: dict) -> tuple:
+    """(model, method, metric, requested, allocation): what one row measures."""
+    return row["model"], row["method"], row["metric"], float(row["requested"]), row["allocation"]
+
+
+#: Table order: the one-shot methods, then the ones selecting inside fit.
+METHOD_ORDER = ("l1", "l2", "fpgm", "taylor", "spp", "admm", "fuzzy", "lrf")
+
+
+def _order(row: dict) -> tuple:
+    model = MODELS.index(row["model"]) if row["model"] in MODELS else len(MODELS)
+    method = METHOD_ORDER.index(row["method"]) if row["method"] in METHOD_ORDER else len(METHOD_ORDER)
+    target = TARGETS.index((row["metric"], row["requested"])) if (row["metric"], row["requested"]) in TARGETS else 9
+    allocation = ALLOCATIONS.index(row["allocation"]) if row["allocation"] in ALLOCATIONS else 9
+    return model, method, row["method"], target, allocation
+
+
+def _merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` with each combination that ``new`` measures replaced by the new row.
+
+    A new row stopped by ``--deadline``/``--timeout`` does not replace a row of
+    ``old`` that ran (or failed, or was refused): a re-run cut short keeps the
+    earlier result.
+    """
+    kept = {_combination(r): r for r in old if not _stopped(r)}
+    shadowed = {_combination(r) for r in new if _stopped(r) and _combination(r) in kept}
+    replaced = {_combination(r) for r in new} - shadowed
+    return [r for r in old if _combination(r) not in replaced] + [r for r in new if _combination(r) not in shadowed]
+
+
+def _stopped(row: dict) -> bool:
+    """Stopped by ``--deadline`` or the per-pair ``--timeout`` (not a verdict on the method)."""
+    return (row.get("error") or "").startswith(("not run", "not finished"))
 
 
 def _deadline(text: str | None) -> float | None:
@@ -517,9 +569,15 @@ def render(payload: dict) -> str:
         "prune s | selection s | slim s | total s | CPU s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    errors = []
-    for row in payload["rows"]:
+    errors, refused = [], []
+    rows = sorted(payload["rows"], key=_order)
+    for row in rows:
         target = f"{row['metric']} {row['requested']:g}"
+        if row.get("refused"):
+            refused.append(row)
+            lines.append(f"| {row['model']} | {row['method']} | {row.get('mode', '')} | {row.get('input_size', '')} | "
+                         f"{target} | {row['allocation']} | refused (below) | - | | | | | | | |")
+            continue
         if row.get("error"):
             errors.append(row)
             lines.append(f"| {row['model']} | {row['method']} | {row.get('mode', '')} | {row.get('input_size', '')} | "
@@ -535,16 +593,36 @@ def render(payload: dict) -> str:
             f"{flops} | {row['params_ratio']:.3f} | {s['prune']:.2f} | {s['selection']:.2f} | {s['slim']:.2f} | "
             f"{s['total']:.2f} | {s['cpu']:.2f} |"
         )
-    ok = [r for r in payload["rows"] if not r.get("error")]
+    ok = [r for r in payload["rows"] if not r.get("error") and not r.get("refused")]
     lines += ["", f"{len(ok)} of {len(payload['rows'])} combinations ran; "
               f"{sum(r['within_tolerance'] for r in ok)} met their target within the tolerance.", ""]
+    stopped = [r for r in errors if _stopped(r)]
+    failed = [r for r in errors if not _stopped(r)]
+    if not payload.get("quick") and payload.get("registered_methods"):
+        matrix = len(MODELS) * len(payload["registered_methods"]) * len(TARGETS) * len(ALLOCATIONS)
+        absent = matrix - len(payload["rows"])
+        lines += [f"Of the {matrix} combinations ({len(MODELS)} models x {len(payload['registered_methods'])} "
+                  f"registered methods x {len(TARGETS)} targets x {len(ALLOCATIONS)} allocations): "
+                  f"**{len(ok)} ran** ({sum(r['within_tolerance'] for r in ok)} within the tolerance, "
+                  f"{sum(not r['within_tolerance'] for r in ok)} outside), **{len(refused)} refused** "
+                  f"(the method does not apply to the model, reason below), **{len(failed)} failed**, "
+                  f"**{len(stopped) + absent} not run** ({len(stopped)} stopped by the deadline or the per-pair "
+                  f"time limit, {absent} not attempted).", ""]
+    if refused:
+        lines += ["## Combinations refused", ""]
+        for row in refused:
+            lines.append(f"- {row['model']} / {row['method']} / {row['metric']} {row['requested']:g} / "
+                         f"{row['allocation']}: {row['refused']}")
+        lines.append("")
     if errors:
-        lines += ["## Combinations that failed", ""]
-        for row in errors:
+        lines += ["## Combinations that failed or did not run", ""]
+        for row in sorted(errors, key=_stopped):
             message = row["error"].replace("\n", " ").replace("|", "\\|")[:400]
             lines.append(f"- {row['model']} / {row['method']} / {row['metric']} {row['requested']:g} / "
                          f"{row['allocation']}: {message}")
         lines.append("")
+    if payload.get("notes"):
+        lines += ["## Notes", "", *(f"- {note}" for note in payload["notes"]), ""]
     speed = payload.get("speed")
     if speed:
         lines += [
@@ -611,6 +689,8 @@ def parse_args(argv):
     parser.add_argument("--profile", action="store_true", help="cProfile one cold new-target run (with --speed)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows of budget.json this call does not re-run")
+    parser.add_argument("--note", nargs="+", default=None,
+                        help="text added under the table (kept by --merge), e.g. why a combination missed")
     parser.add_argument("--deadline", help="HH:MM UTC: start no (model, method) after it, stop the running one")
     parser.add_argument("--_pair", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--_speed-child", dest="_speed_child", help=argparse.SUPPRESS)
