@@ -151,6 +151,7 @@ def prune(
             "the original model, or strip it first with tfprune.strip_pruning."
         )
         raise errors.PruningArgumentError(msg)
+    _validation.check_no_tf_distribution(action="prune a model")
     _validation.check_finite_weights(model, action="prune")
     trace = trace_model(model)
     _check_input_dtypes(model, trace)

@@ -8,6 +8,8 @@ fails here: say how to run it quickly.
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -83,6 +85,11 @@ def _masks(model):
             if variable is not None:
                 out[f"{wrapper.name}/{name}"] = np.asarray(variable.numpy())
     return out
+
+
+def test_runs_on_the_keras_backend_asked_for():
+    """tests/backends/ runs this file with KERAS_BACKEND=jax and =torch."""
+    assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", keras.backend.backend())
 
 
 def test_every_registered_method_has_a_run():
