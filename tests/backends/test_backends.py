@@ -92,9 +92,13 @@ def test_pruned_without_tensorflow_then_exported_by_tensorflow(backend, tmp_path
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_import_leaves_tensorflow_out_and_tf_distribute_is_refused(backend):
+    """And on torch, export_tflite refuses with the two-process route (docs/backends.md)."""
     out = json.loads(_run(backend, str(WORKER), "strategy").stdout.strip().splitlines()[-1])
     assert out["backend"] == backend
     assert out["loaded_by_import"] is False
     assert out["error"] is not None
     for part in ("OneDeviceStrategy", repr(backend), "KERAS_BACKEND=tensorflow"):
         assert part in out["error"]
+    if backend == "torch":
+        assert "the Keras backend is 'torch'" in out["export_error"]
+        assert "tfprune export slim.keras slim.tflite" in out["export_error"]

@@ -9,7 +9,8 @@ plan on a small residual CNN with the core alone, then write to ``OUT``:
 under this backend) and ``result.json``.
 
 ``strategy``: ``import tfprune`` (records whether that loaded TensorFlow),
-then ``tfprune.prune`` inside a ``tf.distribute`` scope; prints JSON.
+then ``tfprune.prune`` inside a ``tf.distribute`` scope (and, on torch,
+``export_tflite``, which must refuse); prints JSON.
 """
 
 from __future__ import annotations
@@ -115,7 +116,14 @@ def strategy() -> None:
             tfprune.prune(_model(), "l1", 0.5)
         except tfprune.errors.PruningArgumentError as exc:
             error = str(exc)
-    print(json.dumps({"backend": keras.backend.backend(), "loaded_by_import": loaded_by_import, "error": error}))
+    export_error = None
+    if keras.backend.backend() == "torch":  # Keras cannot write a SavedModel from torch
+        try:
+            tfprune.export_tflite(_model(), "never-written.tflite")
+        except tfprune.errors.ExportError as exc:
+            export_error = str(exc)
+    print(json.dumps({"backend": keras.backend.backend(), "loaded_by_import": loaded_by_import, "error": error,
+                      "export_error": export_error}))
 
 
 if __name__ == "__main__":
