@@ -101,8 +101,10 @@ def parse_args(argv=None):
 def _in_subprocess(args, argv) -> dict:
     """Run this script with ``KERAS_BACKEND=args.backend`` (fixed when Keras is imported)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--out" not in argv:
+        argv += ["--out", args.out]
     env = {**os.environ, "KERAS_BACKEND": args.backend}
-    subprocess.run([sys.executable, __file__, *argv, "--out", args.out], env=env, check=True)
+    subprocess.run([sys.executable, os.path.relpath(__file__), *argv], env=env, check=True)
     return json.loads(pathlib.Path(args.out).with_suffix(".json").read_text())
 
 
