@@ -9,7 +9,7 @@ masks (``Pruner(pruned).step(0)`` or a few eager ``fit`` steps with
   within ``RTOL`` relative (per output, relative to ``max |masked|``);
 * every trainable weight slice of a pruned channel (filters, input rows,
   biases, gamma/beta) and every masked kernel weight gets exactly zero loss
-  gradient in the masked model (TensorFlow backend), wherever the wrappers
+  gradient in the masked model (TensorFlow, JAX, PyTorch), wherever the wrappers
   apply their masks (docs/design.md#mask-placement);
 * the input model is untouched: same weights, config and outputs;
 * the parameter count drops when a channel was masked (and is unchanged
@@ -210,10 +210,10 @@ def check_pruned_get_no_gradient(pruned: keras.Model, x) -> None:
     """Raise :class:`PropertyViolation` unless pruned weights get exactly zero gradient.
 
     The loss is the mean square of every output, in inference mode
-    (:func:`tfprune._gradients.batch_gradients`); checked on the TensorFlow
-    backend only (the others have no gradient glue yet).
+    (:func:`tfprune._gradients.batch_gradients`); not checked on a backend
+    without gradient glue (NumPy, OpenVINO).
     """
-    if keras.backend.backend() != "tensorflow":
+    if keras.backend.backend() not in ("tensorflow", "jax", "torch"):
         return
     from tfprune import _gradients
 
