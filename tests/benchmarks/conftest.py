@@ -7,13 +7,13 @@ a subprocess with the repository on ``PYTHONPATH``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
+from script_loader import load_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
@@ -24,10 +24,7 @@ def load_benchmark():
     """``load_benchmark("report")``: ``benchmarks/report.py`` as a fresh module."""
 
     def load(name: str):
-        spec = importlib.util.spec_from_file_location(f"tfprune_benchmarks_{name}", BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
+        return load_script(BENCHMARKS / f"{name}.py", f"tfprune_benchmarks_{name}")
 
     return load
 
