@@ -136,9 +136,21 @@ def compensate(kernel: np.ndarray, axis: int, channel: int, coefficients: np.nda
         A new array; slice ``channel`` itself is left as it was (the caller
         removes or masks it).
     """
-    k = np.moveaxis(np.array(kernel, dtype=np.float64, copy=True), axis, 0)
-    k[np.asarray(others)] += np.multiply.outer(np.asarray(coefficients, dtype=np.float64), k[channel])
-    return np.moveaxis(k, 0, axis).astype(np.asarray(kernel).dtype)
+    out = np.array(kernel, copy=True)
+    compensate_in_place(out, axis, channel, coefficients, others)
+    return out
+
+
+def compensate_in_place(kernel: np.ndarray, axis: int, channel: int, coefficients: np.ndarray,
+                        others: np.ndarray) -> None:
+    """:func:`compensate` writing into ``kernel``: only the ``others`` slices
+    are touched (computed in float64, stored in ``kernel``'s dtype)."""
+    k = np.moveaxis(kernel, axis, 0)
+    others = np.asarray(others)
+    k[others] = (
+        k[others].astype(np.float64)
+        + np.multiply.outer(np.asarray(coefficients, dtype=np.float64), k[channel].astype(np.float64))
+    ).astype(kernel.dtype)
 
 
 class LeaveOneOut:

@@ -223,10 +223,10 @@ class LinearReplaceable(PruningMethod):
         masks). Returns one ``{"unit", "score", "residual"}`` per removal
         (local unit index of the removed channel), in order.
         """
-        problem = self._problem(pruner, group)
-        units = problem["units"]
         if count <= 0:
             return []
+        problem = self._problem(pruner, group)
+        units = problem["units"]
         if len(units) - count < 1:
             msg = (
                 f"Group `{group.id}` has {len(units)} kept channel(s); LRF keeps at least one, "
@@ -234,7 +234,7 @@ class LinearReplaceable(PruningMethod):
             )
             raise errors.PruningArgumentError(msg)
         regressions = lr.LeaveOneOut(problem["filters"])
-        kernel, k_pos, k_axis = problem["kernel"], problem["k_pos"], problem["k_axis"]
+        kernel, k_pos, k_axis = problem["kernel"].copy(), problem["k_pos"], problem["k_axis"]
         norms = problem["norms"]
         keep = pruner.group_keep(group)
         records = []
@@ -244,7 +244,7 @@ class LinearReplaceable(PruningMethod):
             best = int(np.argmin(scores))
             coefficients, residual = regressions.regress(best)
             others = np.delete(np.arange(len(rows)), best)
-            kernel = lr.compensate(kernel, k_axis, int(k_pos[rows[best]]), coefficients[others], k_pos[rows[others]])
+            lr.compensate_in_place(kernel, k_axis, int(k_pos[rows[best]]), coefficients[others], k_pos[rows[others]])
             keep[units[rows[best]]] = False
             records.append({"unit": int(units[rows[best]]), "score": float(scores[best]), "residual": residual})
             regressions.remove(best)
