@@ -186,3 +186,32 @@ def test_incremental_removal_equals_the_step_by_step_reference(residual_cnn, bat
             np.testing.assert_array_equal(np.array(layer.output_mask), np.array(slow.get_layer(layer.name).output_mask))
     x, _ = batch if source == "residual_cnn" else (np.random.default_rng(0).normal(size=(4, 6, 6, 3)), None)
     np.testing.assert_allclose(fast.predict(x, verbose=0), slow.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_budget_step_at_the_progress_reached_is_skipped(residual_cnn):
+    model_pq = lrf.insert_pq(residual_cnn)
+    schedule = tfprune.schedules.IntervalSchedule(0, 9, 3, 0.9)
+    pruned = tfprune.prune(model_pq, "lrf", convs=lrf.wrapped_convs(model_pq), target=0.6, schedule=schedule,
+                           round_to=1)
+    pruner = tfprune.Pruner(pruned)
+    calls = []
+    method = pruner.method
+    original = method.num_to_prune
+    method.num_to_prune = lambda *a: calls.append(a[1].id) or original(*a)
+    try:
+        pruner.step(0)
+        first = len(calls)
+        cost, goal, dense = pruner.budget_status()
+        assert first > 0 and cost <= goal + 0.02 * dense
+        pruner.step(3)  # same progress, nothing removed since: no new allocation
+        assert len(calls) == first
+        # A channel un-pruned behind its back (e.g. restored weights) is noticed.
+        group = pruner.active_groups[0]
+        keep = pruner.group_keep(group)
+        keep[:] = True
+        pruner.set_group_keep(group, keep)
+        pruner.step(6)
+        assert len(calls) > first
+        assert not pruner.group_keep(group).all()
+    finally:
+        del method.num_to_prune

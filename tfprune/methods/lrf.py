@@ -90,6 +90,11 @@ def _numpy(variable) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(variable))
 
 
+def _keep_bytes(pruner) -> bytes:
+    """The keep flags of every active group, as one key."""
+    return b"".join(pruner.group_keep(g).tobytes() for g in pruner.active_groups)
+
+
 def _positions(local: np.ndarray, units: np.ndarray) -> np.ndarray:
     """Position of each of ``units`` in a slice whose local unit indices are ``local``."""
     if units.size == 0:
@@ -258,14 +263,26 @@ class LinearReplaceable(PruningMethod):
 
         The counts of every group due at ``step`` are decided first (one
         budget allocation per step), then each group's channels are removed.
+        With a budget, a step at the progress already reached, with no
+        channel removed since, is skipped: the cost depends on the keep flags
+        only, so the budget is still met (and the allocation, which rescores
+        every group, is not worth recomputing).
         """
-        due = []
+        fired = []
         for group in pruner.active_groups:
             should_prune, sparsity = pruner.schedule_of(group)(step)
             if should_prune:
-                due.append((group, self.num_to_prune(pruner, group, float(sparsity))))
+                fired.append((group, float(sparsity)))
+        if not fired:
+            return
+        done = pruner.run_state(self, dict)
+        key = (tuple((group.id, sparsity) for group, sparsity in fired), _keep_bytes(pruner))
+        if pruner.budget is not None and done.get("budget_met") == key:
+            return
+        due = [(group, self.num_to_prune(pruner, group, sparsity)) for group, sparsity in fired]
         for group, target in due:
             self.remove(pruner, group, target - int((~pruner.group_keep(group)).sum()))
+        done["budget_met"] = (key[0], _keep_bytes(pruner))
 
     def get_config(self):
         return {"convs": list(self.convs)}
