@@ -118,7 +118,9 @@ def trained_recipe(name: str) -> tuple[dict[str, Any], int] | None:
     recipes = {
         "spp": ({"schedule": ConstantSparsity(0.5, 0, -1, 1), "A": 0.5, "u": 0.25, "seed": 3}, 16),
         "admm": ({"schedule": ADMMSchedule(0.5, admm_steps=6, update_every=2, retrain_steps=2)}, 10),
-        "fuzzy": ({"schedule": IntervalSchedule(0, -1, 2, 0.9), "normalization": "minmax"}, 24),
+        # end_step: the last pruning step (22 of 0..23), where fuzzy falls back
+        # to the allocation if its alpha-cut has stalled (docs/budgets.md#fuzzy-fallback).
+        "fuzzy": ({"schedule": IntervalSchedule(0, 22, 2, 0.9), "normalization": "minmax"}, 24),
         "lrf": ({"schedule": IntervalSchedule(0, 9, 3, 0.9)}, 12),
     }
     return recipes.get(name)
