@@ -144,6 +144,9 @@ def test_feasible_counts_and_kept_count():
         ({"params": 1e6}, "params", 1e6),
         ("params=0.25", "params", 0.25),
         ({"metric": "flops", "value": 2}, "flops", 2.0),
+        ({"latency": 0.5, "threads": 2}, "latency", 0.5),
+        ("latency=0.33", "latency", 0.33),
+        ({"latency_ms": 0.8, "quantize": "int8"}, "latency_ms", 0.8),
     ],
 )
 def test_target_parsing(given, metric, value):
@@ -152,7 +155,15 @@ def test_target_parsing(given, metric, value):
     assert selection.Target.from_config(target.get_config()) == target
 
 
-@pytest.mark.parametrize("bad", [0, -1, "flops=abc", {"latency": 0.5}, {"flops": 0.5, "params": 0.5}, True, float("nan")])
+@pytest.mark.parametrize("bad", [0, -1, "flops=abc", {"joules": 0.5}, {"flops": 0.5, "params": 0.5}, True, float("nan")])
 def test_bad_targets_are_refused(bad):
     with pytest.raises(ValueError, match="target"):
         selection.Target.parse(bad)
+
+
+def test_latency_targets_are_relative_or_milliseconds():
+    relative = selection.Target.parse({"latency": 0.5, "threads": 2})
+    assert relative.relative and relative.threads == 2 and relative.absolute(8.0) == 4.0
+    ms = selection.Target.parse({"latency_ms": 0.8, "quantize": "int8"})
+    assert not ms.relative and ms.absolute(8.0) == 0.8  # milliseconds, even below 1
+    assert "int8" in ms.describe() and "1 thread(s)" in ms.describe()
