@@ -325,6 +325,7 @@ class Pruner:
                         allocation=budget["allocation"],
                         normalize=budget["normalize"],
                         tolerance=tolerance,
+                        cost_aware=target.is_latency,
                     )
                     self._allocation_cache = (key, result)
         except selection.Unreachable as exc:

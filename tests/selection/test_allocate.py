@@ -167,3 +167,24 @@ def test_latency_targets_are_relative_or_milliseconds():
     ms = selection.Target.parse({"latency_ms": 0.8, "quantize": "int8"})
     assert not ms.relative and ms.absolute(8.0) == 0.8  # milliseconds, even below 1
     assert "int8" in ms.describe() and "1 thread(s)" in ms.describe()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cost_aware_global_cuts_where_units_are_expensive(seed):
+    """Same score distribution in both groups; units of g0 cost 10x those of g1."""
+    rng = np.random.default_rng(seed)
+    candidates, cost, total = _linear_problem([32, 32], rng, round_to=None, weights=np.array([10.0, 1.0]))
+    dense = cost(np.ones(total, dtype=bool))
+    kwargs = {"base_keep": np.ones(total, dtype=bool), "allocation": "global", "tolerance": 0.03 * dense}
+    plain = allocate(candidates, cost, 0.5 * dense, **kwargs)
+    aware = allocate(candidates, cost, 0.5 * dense, cost_aware=True, **kwargs)
+    assert abs(aware.cost - 0.5 * dense) <= 0.03 * dense
+    # Per unit of cost saved, the cheap group's channels are worth keeping.
+    assert aware.counts["g1"] > plain.counts["g1"]
+    assert aware.counts["g0"] < plain.counts["g0"]
+    assert sum(aware.counts.values()) > sum(plain.counts.values())  # more channels for the same cost
+    # uniform ignores it
+    uniform = {k: v for k, v in kwargs.items() if k != "allocation"}
+    assert allocate(candidates, cost, 0.5 * dense, allocation="uniform", cost_aware=True, **uniform).counts == (
+        allocate(candidates, cost, 0.5 * dense, allocation="uniform", **uniform).counts
+    )
