@@ -79,7 +79,7 @@ def test_table_is_cached_on_disk_and_keyed(tmp_path):
     # Each distinct (configuration, widths) point once; + overhead + whole model.
     assert timer.calls == len(points) + 2
     files = list(tmp_path.glob("*.json"))
-    assert [f.name for f in files] == ["fake-1-t1-float32.json"]
+    assert [f.name for f in files] == ["fake-1-t1-float32-v2.json"]
     stored = json.loads(files[0].read_text())["layers"]
     assert sum(len(v) for v in stored.values()) == len(points)
 
@@ -211,6 +211,11 @@ def test_litert_timer_measures_with_the_interpreter(tmp_path):
     assert timer.invocations == 3 * (1 + 1 + 1)  # overhead, one layer point (8x8), whole model
     assert lat.dense_ms > 0
     assert timer.runtime.startswith("litert-")
+    # The layer is one fused op with constant weights (variables would be READ_VARIABLE
+    # ops that XNNPACK cannot pre-pack, and time ~10x slower than in the real model).
+    path = tmp_path / "layer.tflite"
+    path.write_bytes(timer.layer_tflite(*lat.terms[0].spec.build_args(8, 8)))
+    assert tfprune.inspect_tflite(path)["ops"] == {"CONV_2D": 1}
     again = LiteRTTimer(threads=1, warmup=1, runs=2)
     _latency_model(model, LatencyTable(timer=again, cache_dir=tmp_path, verbose=0, grid_points=2))
     assert again.invocations == 0

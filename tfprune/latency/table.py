@@ -35,6 +35,8 @@ import numpy as np
 
 from tfprune._atomic import write_atomic
 
+#: Part of the cache file name: bumped when what is measured changes.
+TABLE_VERSION = 2
 #: Config entries that do not change a layer's latency.
 _IGNORED = ("name", "trainable", "dtype")
 _IGNORED_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
@@ -169,7 +171,7 @@ class LatencyTable:
         if self._cache_dir is None:
             return None
         runtime = re.sub(r"[^A-Za-z0-9.+-]", "_", str(self.timer.runtime))
-        return self._cache_dir / f"{runtime}-t{self.threads}-{self.quantize or 'float32'}.json"
+        return self._cache_dir / f"{runtime}-t{self.threads}-{self.quantize or 'float32'}-v{TABLE_VERSION}.json"
 
     def _load(self) -> dict[str, Any]:
         if self._data is None:
