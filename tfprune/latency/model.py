@@ -1,13 +1,19 @@
 """Predicted LiteRT latency of a model as a function of its kept channels.
 
-``latency(keep) = constant + sum over Conv/Dense call sites of
+``latency(keep) = constant + scale * sum over Conv/Dense call sites of
 table(config, kept input width, kept output width)``: the per-layer
-lookup-table model of NetAdapt (Yang et al., ECCV 2018, Section 3.3). The
-constant is measured: the dense model's latency minus the sum of its parts
-at full width; it holds everything the table does not time (element-wise
-ops, pooling, padding, the interpreter's own overhead). Convolutions and
-Dense layers are timed with their bias and fused activation, as LiteRT runs
-them once BatchNormalization is folded (docs/budgets.md, "Latency budgets").
+lookup-table model of NetAdapt (Yang et al., ECCV 2018, Section 3.3).
+Convolutions and Dense layers are timed with their bias and fused activation,
+as LiteRT runs them once BatchNormalization is folded.
+
+``constant`` and ``scale`` are measured from two whole models: the dense one
+and a reference with every prunable group at half its width. A layer timed
+alone runs from warm caches, faster than inside the model (MobileNetV2 at
+224, one thread: the parts sum to about a third of the whole), and the
+constant holds what the table does not time (element-wise ops, pooling, the
+interpreter's own work); the scale keeps the table's relative costs, which
+is what the allocation needs, and the two measured points fix the absolute
+time (docs/budgets.md, "Latency budgets").
 
 :class:`LatencyModel` evaluates on the same boolean keep vector over channel
 units as :class:`tfprune.metrics.cost.CostModel` (NumPy only), so the
@@ -39,6 +45,7 @@ class LatencyModel:
     Build it with :meth:`build`. Attributes:
         dense_ms: the dense model's measured latency.
         constant_ms: the measured part no table entry covers.
+        scale: measured whole-model time per unit of summed layer time.
         table: the :class:`~tfprune.latency.LatencyTable` it reads.
     """
 
@@ -48,8 +55,24 @@ class LatencyModel:
         self.table = table
         self._unit_of_item = unit_of_item
         self.dense_ms = float(dense_ms)
-        self.constant_ms = 0.0
+        self.constant_ms, self.scale = 0.0, 1.0
         self.constant_ms = self.dense_ms - self.predict(np.ones(int(num_units), dtype=bool))
+        #: ``(keep, measured ms)`` of the reference model, if one was measured.
+        self.reference = None
+
+    def calibrate(self, keep: np.ndarray, measured_ms: float) -> None:
+        """Fit ``scale`` and ``constant`` so that the dense model and ``keep`` are predicted exactly.
+
+        Left as is (scale 1) when the two have the same parts or the fit
+        would make a smaller model slower.
+        """
+        full = np.ones(len(keep), dtype=bool)
+        parts_full, parts_ref = sum(self.by_layer(full).values()), sum(self.by_layer(keep).values())
+        self.reference = (np.asarray(keep, dtype=bool).copy(), float(measured_ms))
+        if parts_full - parts_ref <= 1e-12 or self.dense_ms <= measured_ms:
+            return
+        self.scale = (self.dense_ms - measured_ms) / (parts_full - parts_ref)
+        self.constant_ms = self.dense_ms - self.scale * parts_full
 
     @classmethod
     def build(cls, model, graph, table: LatencyTable, *, round_to: int | None = 8, cost_model=None) -> LatencyModel:
@@ -94,7 +117,14 @@ class LatencyModel:
             terms.append(_Term(spec, term.input_layout, term.output_layout, term.name))
         table.measure([t.spec for t in terms])
         dense = _dense_model(model)
-        return cls(terms, unit_of_item, graph.num_units, table, table.model_latency(dense))
+        built = cls(terms, unit_of_item, graph.num_units, table, table.model_latency(dense))
+        reference = _half_width(graph, round_to)
+        if not reference.all():
+            from tfprune.convert import PrunePlan, slim
+
+            small = slim(dense, PrunePlan.from_keep(graph, reference))
+            built.calibrate(reference, table.model_latency(small))
+        return built
 
     def _kept(self, keep: np.ndarray, layout: np.ndarray | None, full: int) -> int:
         if layout is None:
@@ -115,7 +145,18 @@ class LatencyModel:
 
     def predict(self, keep: np.ndarray) -> float:
         """Predicted latency (ms) of the model with the units flagged in ``keep`` kept."""
-        return float(self.constant_ms + sum(self.by_layer(keep).values()))
+        return float(self.constant_ms + self.scale * sum(self.by_layer(keep).values()))
+
+
+def _half_width(graph, round_to: int | None) -> np.ndarray:
+    """Keep flags with every prunable group at half its width (rounded as the allocation rounds)."""
+    from tfprune.selection import kept_count
+
+    keep = np.ones(graph.num_units, dtype=bool)
+    for group in graph.groups:
+        units = np.array(group.units, dtype=np.int64)
+        keep[units[kept_count(len(units), 0.5, round_to):]] = False
+    return keep
 
 
 def _dense_model(model):
