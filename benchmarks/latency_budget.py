@@ -151,7 +151,7 @@ def run_model(name, args, tmp) -> dict:
                 )
             run = {
                 "threads": threads, "target": goal, "flops_fraction_matched": fraction,
-                "dense_predicted_ms": lat.dense_ms, "constant_ms": lat.constant_ms,
+                "dense_predicted_ms": lat.dense_ms, "constant_ms": lat.constant_ms, "scale": lat.scale,
                 "table": str(lat.table.path), "table_build_and_prune_s": build_s, **models,
             }
             entry["runs"].append(run)
