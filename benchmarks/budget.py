@@ -33,7 +33,8 @@ without a KxK conv of ``groups=1`` besides the stem: MobileNetV2,
 EfficientNetB0) is a *refused* row with the reason, not a failure.
 ``--merge`` keeps every row of ``budget.json`` except the (model, method,
 target, allocation) combinations the call re-runs (a re-run stopped by the
-deadline keeps the earlier result). ``--speed`` adds the ResNet50 timing of prune + one-shot + slim
+deadline keeps the earlier result); ``--note`` adds a text under the table and
+``--replace-note OLD NEW`` corrects a kept one that a later run made stale. ``--speed`` adds the ResNet50 timing of prune + one-shot + slim
 against tfprune before the budget work (``--old``: a checkout of it) in
 alternating fresh processes, and ``--profile`` a cProfile of that path.
 
@@ -65,6 +66,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # its helper modules (_notes); run as a script, already there
+
+from _notes import replace_notes  # noqa: E402
+
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 
@@ -113,7 +118,9 @@ def trained_recipe(name: str) -> tuple[dict[str, Any], int] | None:
     recipes = {
         "spp": ({"schedule": ConstantSparsity(0.5, 0, -1, 1), "A": 0.5, "u": 0.25, "seed": 3}, 16),
         "admm": ({"schedule": ADMMSchedule(0.5, admm_steps=6, update_every=2, retrain_steps=2)}, 10),
-        "fuzzy": ({"schedule": IntervalSchedule(0, -1, 2, 0.9), "normalization": "minmax"}, 24),
+        # end_step: the last pruning step (22 of 0..23), where fuzzy falls back
+        # to the allocation if its alpha-cut has stalled (docs/budgets.md#fuzzy-fallback).
+        "fuzzy": ({"schedule": IntervalSchedule(0, 22, 2, 0.9), "normalization": "minmax"}, 24),
         "lrf": ({"schedule": IntervalSchedule(0, 9, 3, 0.9)}, 12),
     }
     return recipes.get(name)
@@ -420,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         payload["pairs"] += extra["pairs"]
         payload["invocations"] += extra["invocations"]
     payload["invocations"].append(invocation)
-    payload["notes"] += args.note or []
+    payload["notes"] = replace_notes(payload["notes"], args.replace_note, str(out_json)) + (args.note or [])
     if not args.speed and previous and previous.get("speed"):  # keep the last comparison (it has its argv)
         payload["speed"] = previous["speed"]
     if args.speed_from:  # a comparison measured by an earlier call into another directory
@@ -488,6 +495,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: Options whose values are note texts: the Markdown shows them under Notes, not in the command.
+_NOTE_OPTIONS = ("--note", "--replace-note")
+
+
+def _command(argv: list[str]) -> str:
+    """``argv`` with the note texts elided (they are listed under Notes)."""
+    shown, skipping = [], False
+    for arg in argv:
+        if arg.startswith("--"):
+            skipping = arg in _NOTE_OPTIONS
+            shown.append(arg + (" (text under Notes)" if skipping else ""))
+        elif not skipping:
+            shown.append(arg)
+    return " ".join(shown)
+
+
 def _combination(row: dict) -> tuple:
     """(model, method, metric, requested, allocation): what one row measures."""
     return row["model"], row["method"], row["metric"], float(row["requested"]), row["allocation"]
@@ -550,7 +573,7 @@ def render(payload: dict) -> str:
         "",
         f"- Machine: {payload['machine']['platform']}, {payload['machine']['cpus']} CPUs (shared with other "
         "jobs). Runs (load average at start -> end):",
-        *(f"  - `{' '.join(inv['argv'])}`: {inv['started']}, {inv.get('seconds', 0) / 60:.1f} min, load "
+        *(f"  - `{_command(inv['argv'])}`: {inv['started']}, {inv.get('seconds', 0) / 60:.1f} min, load "
           f"{inv['load_average_start']} -> {inv.get('load_average_end')}" for inv in payload["invocations"]),
         "- Only the combinations these commands asked for ran; a combination absent from the table was not "
         "attempted (a shared 2-core machine and a deadline), one listed as *not run* was stopped by `--deadline`.",
@@ -691,6 +714,9 @@ def parse_args(argv):
                         help="keep the rows of budget.json this call does not re-run")
     parser.add_argument("--note", nargs="+", default=None,
                         help="text added under the table (kept by --merge), e.g. why a combination missed")
+    parser.add_argument("--replace-note", nargs=2, action="append", default=[], metavar=("OLD", "NEW"),
+                        help="replace the text OLD by NEW in the notes kept by --merge (NEW '' removes it), "
+                             "e.g. a sentence a later run made stale; repeatable")
     parser.add_argument("--deadline", help="HH:MM UTC: start no (model, method) after it, stop the running one")
     parser.add_argument("--_pair", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--_speed-child", dest="_speed_child", help=argparse.SUPPRESS)

@@ -16,7 +16,7 @@ training subset and by compression up to 10x. Steps:
    (within 2 % of the dense FLOPs) on the method's usual ramp:
 
    * ``l1``, ``l2`` (Li et al. 2017), ``fpgm`` (He et al. 2019), ``taylor``
-     (Molchanov et al. 2019, gradients of 8 training batches): one kept ratio
+     (Molchanov et al. 2019, gradients of ``--taylor-batches`` training batches, 8): one kept ratio
      for every group (``allocation="uniform"``), ramped from dense inside
      ``fit`` (``examples/_common.py``'s ``ramp``);
    * ``l1-global``, ``lrf-global``: the same with ``allocation="global"``
@@ -89,6 +89,7 @@ import fuzzy_vs_l1  # noqa: E402
 import lrf_vs_l1  # noqa: E402
 import spp_vs_l1  # noqa: E402
 import tfprune  # noqa: E402
+from _notes import replace_notes  # noqa: E402
 from _timing import StepTimer  # noqa: E402
 from tfprune import data, export, metrics  # noqa: E402
 from tfprune._atomic import write_atomic  # noqa: E402
@@ -110,7 +111,7 @@ LABELS = {
     "l1-global": "L1 filter, global allocation",
     "lrf-global": "LRF + compensation, global allocation",
 }
-#: Training batches Taylor's first-order scores are computed on.
+#: Training batches Taylor's first-order scores are computed on (``--taylor-batches``).
 TAYLOR_BATCHES = 8
 #: Settings that must match for runs to be merged into one results file.
 SETTING_KEYS = ("train_size", "test_size", "dense_epochs", "prune_epochs", "finetune_epochs",
@@ -118,7 +119,7 @@ SETTING_KEYS = ("train_size", "test_size", "dense_epochs", "prune_epochs", "fine
 #: Seed of the one dense baseline every run starts from (``--seeds`` vary the pruning runs only).
 DENSE_SEED = 0
 QUICK = {"train_size": 2048, "test_size": 2000, "dense_epochs": 2, "prune_epochs": 2, "finetune_epochs": 1,
-         "latency_rounds": 2, "targets": [0.25], "seeds": [0]}
+         "latency_rounds": 2, "taylor_batches": 2, "targets": [0.25], "seeds": [0]}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -136,6 +137,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--round-to", type=int, default=0,
                         help="channel multiple for every method (0: exact counts, so targets are reached)")
     parser.add_argument("--latency-rounds", type=int, default=10, help="A/B rounds of the LiteRT timing")
+    parser.add_argument("--taylor-batches", type=int, default=TAYLOR_BATCHES,
+                        help="training batches of Taylor's gradient scores, at each pruning update")
     parser.add_argument("--name", default=None, help="results file stem (default: compare, or compare_quick)")
     parser.add_argument("--results", default=None, help="results directory (default: benchmarks/results)")
     parser.add_argument("--work", default=None, help="models and exports (default: build/bench/<name>)")
@@ -149,6 +152,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--note", action="append", default=[],
                         help="a note recorded with the results and shown in the report (repeatable; kept "
                              "when a later call adds runs to the same file)")
+    parser.add_argument("--replace-note", nargs=2, action="append", default=[], metavar=("OLD", "NEW"),
+                        help="replace the text OLD by NEW in the notes kept from earlier calls (NEW '' removes "
+                             "it), e.g. a sentence that runs added since made stale; repeatable")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
@@ -228,13 +234,14 @@ def _scored(method: str, allocation: str = "uniform"):
     def run(ctx: Context, task, seed: int, target: float, callbacks) -> tuple[keras.Model, dict]:
         options: dict[str, Any] = {}
         if method == "taylor":
-            options = {"data": task.train.take(TAYLOR_BATCHES), "batches": TAYLOR_BATCHES,
+            batches = ctx.args.taylor_batches
+            options = {"data": task.train.take(batches), "batches": batches,
                        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
         model = _common.run_l1(ctx.dense, task, _example_args(ctx.args, seed), target,
                                method=method, callbacks=callbacks, allocation=allocation, **options)
         settings = {"target": target, "allocation": allocation}
         if method == "taylor":
-            settings["batches"] = TAYLOR_BATCHES
+            settings["batches"] = ctx.args.taylor_batches
         return model, settings
     return run
 
@@ -506,7 +513,8 @@ def main(argv=None) -> dict:
         "(column SPP: fine-tuned with its masks, then slimmed).",
     ]
     # --note texts: kept across the calls that add runs to one file, shown first.
-    result["user_notes"] = list(dict.fromkeys([*result.get("user_notes", []), *args.note]))
+    kept = replace_notes(result.get("user_notes", []), args.replace_note, str(path))
+    result["user_notes"] = list(dict.fromkeys([*kept, *args.note]))
     result["notes"][:0] = result["user_notes"]
     args.work.mkdir(parents=True, exist_ok=True)
 

@@ -31,8 +31,16 @@ class BatchAssigner:
 
     def __init__(self, variables: Sequence, fused: bool | None = None):
         self.variables = list(variables)
+        backend = keras.backend.backend()
         if fused is None:
-            fused = keras.backend.backend() == "tensorflow"
+            fused = backend == "tensorflow"
+        elif fused and backend != "tensorflow":
+            msg = (
+                "BatchAssigner(fused=True) traces a tf.function, which assigns TensorFlow "
+                f"variables only; the Keras backend is {backend!r}. Pass fused=None or False "
+                "(one Variable.assign per variable, the path of every other backend)."
+            )
+            raise ValueError(msg)
         self.fused = bool(fused) and bool(self.variables)
         self._assign_all = _tf_assign_all(self.variables) if self.fused else None
 

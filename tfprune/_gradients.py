@@ -2,12 +2,14 @@
 
 The only place the core asks a backend for gradients (used by the Taylor
 criterion, :mod:`tfprune.methods.taylor`). The model runs through
-``model.stateless_call`` (in one ``tf.function`` per call, traced once for
-all the mini-batches) in inference mode (``training=False``: BatchNorm uses
-its moving statistics, dropout is off, nothing is updated), and the gradient
-is taken with respect to the variable *values* passed in, so a JAX or torch
-version is the same function with ``jax.grad`` / ``torch.func.grad``.
-Only TensorFlow is implemented.
+``model.stateless_call`` in inference mode (``training=False``: BatchNorm
+uses its moving statistics, dropout is off, nothing is updated), and the
+gradient is taken with respect to the variable *values* passed in, so one
+loss function serves every backend; only the differentiation differs:
+``tf.GradientTape`` in one ``tf.function`` on TensorFlow, ``jax.grad``
+(jitted) on JAX, ``torch.autograd.grad`` on PyTorch, each traced or run once
+per mini-batch (docs/backends.md). Other Keras backends (NumPy, OpenVINO)
+have no gradients: a ``NotImplementedError`` names the backend.
 """
 
 from __future__ import annotations
@@ -83,14 +85,13 @@ def batch_gradients(
         so a caller can reduce each batch before the next one is computed.
     """
     backend = keras.backend.backend()
-    if backend != "tensorflow":
+    if backend not in _GRADIENTS:
         msg = (
             f"Loss gradients (the Taylor criterion) are implemented for the "
-            f"TensorFlow backend only; the Keras backend is {backend!r}. "
-            "Set KERAS_BACKEND=tensorflow, or use a criterion without gradients (e.g. 'l1', 'fpgm')."
+            f"{', '.join(sorted(_GRADIENTS))} backends; the Keras backend is {backend!r}. "
+            "Set KERAS_BACKEND to one of them, or use a criterion without gradients (e.g. 'l1', 'fpgm')."
         )
         raise NotImplementedError(msg)
-    import tensorflow as tf
 
     trainable = list(model.trainable_variables)
     non_trainable = list(model.non_trainable_variables)
@@ -100,20 +101,20 @@ def batch_gradients(
     if missing:
         msg = f"Variables {missing} are not variables of model `{model.name}`."
         raise errors.PruningArgumentError(msg)
-
     wanted = [position[id(v)] for v in variables]
 
-    @tf.function(reduce_retracing=True)
-    def gradients(t_values, n_values, x, y, sample_weight):
-        with tf.GradientTape() as tape:
-            tape.watch([t_values, n_values])
-            y_pred, _ = model.stateless_call(t_values, n_values, x, training=False)
-            value = loss(y, y_pred, sample_weight=sample_weight)
-        targets = [(t_values if is_trainable else n_values)[i] for is_trainable, i in wanted]
-        return tape.gradient(value, targets, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    def loss_of(wanted_values, t_values, n_values, x, y, sample_weight):
+        """The loss with ``wanted_values`` in place of the wanted variables (inference mode)."""
+        t_values, n_values = list(t_values), list(n_values)
+        for (is_trainable, i), value in zip(wanted, wanted_values):
+            (t_values if is_trainable else n_values)[i] = value
+        y_pred, _ = model.stateless_call(t_values, n_values, x, training=False)
+        return loss(y, y_pred, sample_weight=sample_weight)
 
-    t_values = [tf.convert_to_tensor(v.value) for v in trainable]
-    n_values = [tf.convert_to_tensor(v.value) for v in non_trainable]
+    gradients = _GRADIENTS[backend](loss_of)
+    t_values = [keras.ops.convert_to_tensor(v.value) for v in trainable]
+    n_values = [keras.ops.convert_to_tensor(v.value) for v in non_trainable]
+    start = [(t_values if is_trainable else n_values)[i] for is_trainable, i in wanted]
     used = 0
     for batch in itertools.islice(iter(data), batches):
         if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
@@ -124,10 +125,57 @@ def batch_gradients(
             raise errors.PruningArgumentError(msg)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(batch))
         used += 1
-        yield [np.asarray(g) for g in gradients(t_values, n_values, x, y, sample_weight)]
+        if backend != "tensorflow":  # e.g. tf.data tensors under JAX or torch: NumPy first
+            x, y, sample_weight = keras.tree.map_structure(_to_numpy, (x, y, sample_weight))
+        grads = gradients(start, t_values, n_values, x, y, sample_weight)
+        yield [keras.ops.convert_to_numpy(g) for g in grads]
     if not used:
         msg = (
             "`data` yielded no batch. Pass a non-empty, re-iterable dataset "
             "(e.g. a batched tf.data.Dataset), or a fresh iterator."
         )
         raise errors.PruningArgumentError(msg)
+
+
+def _to_numpy(value: Any) -> Any:
+    return None if value is None else np.asarray(value)
+
+
+def _tensorflow(loss_of: Callable[..., Any]) -> Callable[..., list]:
+    """``tf.GradientTape`` in one ``tf.function`` (traced once for all the batches)."""
+    import tensorflow as tf  # the TensorFlow backend only: imported when used
+
+    @tf.function(reduce_retracing=True)
+    def gradients(wanted_values, t_values, n_values, x, y, sample_weight):
+        wanted_values = [tf.identity(v) for v in wanted_values]
+        with tf.GradientTape() as tape:
+            tape.watch(wanted_values)
+            value = loss_of(wanted_values, t_values, n_values, x, y, sample_weight)
+        return tape.gradient(value, wanted_values, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    return gradients
+
+
+def _jax(loss_of: Callable[..., Any]) -> Callable[..., list]:
+    """``jax.grad`` with respect to the first argument, jitted once for all the batches."""
+    import jax
+
+    return jax.jit(jax.grad(loss_of))
+
+
+def _torch(loss_of: Callable[..., Any]) -> Callable[..., list]:
+    """``torch.autograd.grad`` on leaf copies of the wanted values (zeros where unused)."""
+    import torch
+
+    def gradients(wanted_values, t_values, n_values, x, y, sample_weight):
+        leaves = [v.detach().clone().requires_grad_(True) for v in wanted_values]
+        t_values, n_values = [v.detach() for v in t_values], [v.detach() for v in n_values]
+        value = loss_of(leaves, t_values, n_values, x, y, sample_weight)
+        grads = torch.autograd.grad(value, leaves, allow_unused=True)
+        return [torch.zeros_like(v) if g is None else g.detach() for v, g in zip(leaves, grads)]
+
+    return gradients
+
+
+#: backend name -> builder of ``gradients(wanted_values, t_values, n_values, x, y, sample_weight)``.
+_GRADIENTS = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}

@@ -111,3 +111,31 @@ def check_finite_scored_weight(layer_path: str, weight: str, value) -> None:
             f"callbacks to stop at the first NaN loss. {_DIVERGED_FIX}"
         )
         raise errors.NonFiniteWeightsError(msg)
+
+
+def check_no_tf_distribution(*, action: str) -> None:
+    """Refuse a ``tf.distribute`` strategy in scope when Keras does not run on TensorFlow.
+
+    Under JAX or PyTorch, Keras creates its variables and trains without
+    TensorFlow, so a ``tf.distribute`` strategy would be silently ignored:
+    every replica would train and prune alone. TensorFlow is never imported
+    here; if it is not loaded, no strategy can be in scope.
+    """
+    import sys
+
+    import keras
+
+    backend = keras.backend.backend()
+    tf = sys.modules.get("tensorflow")
+    if backend == "tensorflow" or tf is None or not hasattr(tf, "distribute"):
+        return
+    if tf.distribute.has_strategy():
+        strategy = type(tf.distribute.get_strategy()).__name__
+        msg = (
+            f"Cannot {action} under a tf.distribute strategy ({strategy}) with the Keras "
+            f"backend {backend!r}: tf.distribute only distributes TensorFlow-backend "
+            "models, so this one would train and prune on each replica alone. Set "
+            "KERAS_BACKEND=tensorflow to train with tf.distribute (docs/distributed.md), "
+            "or call it outside `strategy.scope()` (docs/backends.md)."
+        )
+        raise errors.PruningArgumentError(msg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tfprune import errors
+from tfprune import _validation, errors
 from tfprune.pruner import Pruner
 
 
@@ -45,6 +45,7 @@ class UpdatePruning(keras.callbacks.Callback):
         if getattr(self.model, "optimizer", None) is None:
             msg = "UpdatePruning needs a compiled model: call model.compile(...) before fit."
             raise errors.PruningArgumentError(msg)
+        _validation.check_no_tf_distribution(action="train a pruned model")
         # The pruner reads the masks and the method's state from the model, so
         # it is built at the first batch: by then every callback's
         # on_train_begin has run, including keras.callbacks.BackupAndRestore,

@@ -157,6 +157,17 @@ class Pruner:
             mask = np.asarray(keras.ops.convert_to_numpy(entry.layer.kernel_mask)).astype("float32")
             self._written[id(entry.layer.kernel_mask)] = mask
             self._kernel_keep[entry.path] = mask > 0.5
+        self._remember_committed()
+
+    def _remember_committed(self) -> None:
+        self._committed = (self.keep.copy(), {path: k.copy() for path, k in self._kernel_keep.items()})
+
+    def _unchanged_since_commit(self) -> bool:
+        """Whether the keep flags equal the masks last read or written (O(units))."""
+        keep, kernel_keep = self._committed
+        return np.array_equal(keep, self.keep) and all(
+            np.array_equal(kernel_keep[path], k) for path, k in self._kernel_keep.items()
+        )
 
     def masks_for(self, entry) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The (input, output) masks of a wrapper entry under ``self.keep``."""
@@ -175,8 +186,12 @@ class Pruner:
 
         Only masks that differ from what was last read or written are
         assigned, so a step on which the method changed nothing costs no
-        variable write. Returns the number of variables assigned.
+        variable write (nor mask computation: a step of a finished
+        schedule costs one comparison of the keep flags). Returns the number
+        of variables assigned.
         """
+        if self._unchanged_since_commit():
+            return 0
         pending = []
         for entry in self.entries:
             for variable, mask in zip((entry.layer.input_mask, entry.layer.output_mask), self.masks_for(entry)):
@@ -192,6 +207,7 @@ class Pruner:
             variable.assign(mask)
             self._written[id(variable)] = mask
             written += 1
+        self._remember_committed()
         return written
 
     # Group helpers for methods ---------------------------------------------

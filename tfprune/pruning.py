@@ -17,6 +17,7 @@ from tfprune.graph import ChannelGraph, iter_layers, trace_model
 from tfprune.graph import rules as rules_lib
 from tfprune.graph import rebuild
 from tfprune.layers import PruningWrapper, find_wrappers
+from tfprune.layers.wrapper import kernel_input_axis
 from tfprune.pruner import Pruner
 
 #: ``filter``/``channel``: whole channels of coupled groups (physically removed
@@ -151,6 +152,7 @@ def prune(
             "the original model, or strip it first with tfprune.strip_pruning."
         )
         raise errors.PruningArgumentError(msg)
+    _validation.check_no_tf_distribution(action="prune a model")
     _validation.check_finite_weights(model, action="prune")
     trace = trace_model(model)
     _check_input_dtypes(model, trace)
@@ -437,9 +439,44 @@ def _channel_wrapping(model, graph, per_layer, round_to, method_obj) -> dict[int
         wrap[id(entry.layer)] = {
             "mask_input": bool(touches_in),
             "mask_output": bool(touches_out),
+            "input_mask_at": _input_mask_place(graph, entry, active) if touches_in else None,
+            "output_mask_at": None,
             "spec": {"schedules": owned},
         }
     return wrap
+
+
+#: Batch size assumed when weighing a kernel mask (paid once per step) against
+#: an activation mask (paid per sample): Keras' default ``batch_size``.
+MASK_BATCH_HINT = 32
+
+
+def _input_mask_place(graph: ChannelGraph, entry, active: np.ndarray) -> str | None:
+    """Where a wrapper applies its input mask (docs/design.md#mask-placement).
+
+    Only a layer that mixes channels (it has an ``input`` weight slice over a
+    scheduled unit: Conv, Dense, SeparableConv, ...) must not see a pruned
+    channel; every other layer reading one (BatchNorm, a depthwise conv, an
+    activation) is per-channel, and what it computes for that channel reaches
+    no mixing layer, so its mask is held but not applied. A mixing layer masks
+    its kernel's input rows when the kernel has fewer elements than
+    ``MASK_BATCH_HINT`` samples of its input, else the activation.
+    """
+    mixes = any(
+        role == rules_lib.INPUT and active[graph.units(layout)].any()
+        for _, _, layout, role in entry.slices
+    )
+    if not mixes:
+        return None
+    layer = entry.layer
+    if kernel_input_axis(layer) is None:
+        return "activation"
+    try:
+        per_sample = int(np.prod([d for d in layer.input.shape[1:]]))
+    except (AttributeError, TypeError, ValueError):  # shared layer, unknown dims
+        return "activation"
+    kernel_size = int(np.prod(layer.kernel.shape))
+    return "kernel" if kernel_size <= MASK_BATCH_HINT * per_sample else "activation"
 
 
 _ATTENTION_LAYERS = ("MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention")

@@ -9,25 +9,14 @@ generated from the JSON.
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "budget.py"
 
 pytestmark = pytest.mark.slow
 
 
-def test_quick_run_writes_json_and_markdown(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    argv = [sys.executable, str(SCRIPT), "--quick", "--results", str(tmp_path)]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1200, check=False, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def test_quick_run_writes_json_and_markdown(tmp_path, run_benchmark):
+    run_benchmark("budget", "--quick", "--results", tmp_path, timeout=1200)
 
     result = json.loads((tmp_path / "budget.json").read_text())
     assert result["kind"] == "tfprune-budget" and result["quick"] is True
@@ -70,12 +59,10 @@ def _invocation(argv):
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, monkeypatch):
+def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, load_benchmark):
     """``--merge-from`` replaces one (model, method, target, allocation), keeps the pair's other rows
     and a measured row over a re-run stopped by the deadline; a refusal is counted apart from failures and runs stopped by the deadline."""
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    import budget
-
+    budget = load_benchmark("budget")
     base = {"rows": [
         _row("ResNet50", "spp", "flops", 0.5, "uniform"),
         _row("ResNet50", "spp", "flops", 0.5, "global", achieved=None, error="not run: the --deadline 1:00 had passed"),
@@ -105,3 +92,13 @@ def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, mon
     assert "- MobileNetV2 / lrf / flops 0.5 / uniform: MobileNetV2 has no KxK conv" in text
     assert "- ResNet50 / admm / flops 0.5 / uniform: BudgetError: unreachable" in text
     assert "## Notes\n\n- admm missed: why\n" in text and merged["notes"] == ["admm missed: why"]
+    assert "--note (text under Notes)" in text and "admm missed: why`" not in text  # the command elides it
+
+    # A note made stale by a later run is corrected, not appended to; a text in no note is an error.
+    assert budget.main(["--merge", "--no-table", "--results", str(tmp_path),
+                        "--replace-note", "missed: why", "met it on re-run", "--note", "second"]) == 0
+    assert json.loads((tmp_path / "budget.json").read_text())["notes"] == ["admm met it on re-run", "second"]
+    assert budget.main(["--merge", "--no-table", "--results", str(tmp_path), "--replace-note", "second", ""]) == 0
+    assert json.loads((tmp_path / "budget.json").read_text())["notes"] == ["admm met it on re-run"]
+    with pytest.raises(SystemExit, match="'missed: why' is in none of the 1 notes"):
+        budget.main(["--merge", "--no-table", "--results", str(tmp_path), "--replace-note", "missed: why", "x"])

@@ -6,73 +6,103 @@ per method, FLOPs at the target where the method is told the target, the
 slim models equal to the masked ones, measurements that make sense, the
 generated Markdown and plots, and that a second call resumes instead of
 re-running.
+
+Every method runs its real path (prune inside ``fit``, slim, fine-tune,
+TFLite export and accuracy, LiteRT latency) with ``--quick``'s training
+settings; the test set and the latency timing are smaller (``SMALLER``). The
+time of a run is mostly per method (tracing, conversion, export), not per
+step, so the methods are split into groups, one test each, that share one
+dense baseline per process: pytest-xdist spreads them over its workers.
 """
 
 from __future__ import annotations
 
+import ast
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "compare.py"
-METHODS = ("l1", "l2", "fpgm", "taylor", "spp-filter", "spp-column", "admm-filter", "fuzzy", "lrf", "tfmot",
-           "l1-global", "lrf-global")
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "compare.py"
+
+#: On top of ``--quick`` (which also scores Taylor on 2 training batches, not 8): 256 test images (of
+#: 2,000) and one latency round (of 2).
+SMALLER = ("--test-size", "256", "--latency-rounds", "1")
+#: The methods of each test; together, every method of benchmarks/compare.py.
+GROUPS = {
+    "l1": ("l1", "l1-global"),
+    "scores": ("l2", "fpgm", "taylor"),
+    "spp-admm": ("spp-filter", "spp-column", "admm-filter"),
+    "lrf": ("lrf", "lrf-global"),
+    "fuzzy-tfmot": ("fuzzy", "tfmot"),
+}
 #: Methods given the target as a budget (``tfprune.prune(..., target=)``) that the library meets within
-#: the --quick run's 32 steps. SPP (filter) raises its probabilities by at most A per step and is still
-#: pruning when they end (measured: 0.69 x dense FLOPs); it only must not overshoot.
+#: the pruning epochs. SPP (filter) raises its probabilities by at most A per step and is still pruning
+#: when they end (measured: 0.69 x dense FLOPs after 32 steps); it only must not overshoot.
 MATCHED = ("l1", "l2", "fpgm", "taylor", "admm-filter", "fuzzy", "lrf", "l1-global", "lrf-global")
 
 pytestmark = [pytest.mark.slow, pytest.mark.tflite]
 
 
-def _compare(tmp: pathlib.Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    argv = [sys.executable, str(SCRIPT), "--quick", "--results", str(tmp / "results"),
-            "--work", str(tmp / "work"), "--cache", str(tmp / "cache"), "--docs", str(tmp / "docs" / "bench.md"),
-            *extra]
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600, check=False, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return result
+@pytest.fixture(scope="session")
+def dense_cache(tmp_path_factory):
+    """One cached dense baseline for the tests of a process (the same settings, so the same cache key)."""
+    return tmp_path_factory.mktemp("compare-dense")
 
 
-def test_quick_run_end_to_end(tmp_path):
-    """One quick run (minutes), then every check on what it wrote.
+@pytest.fixture
+def compare(tmp_path, dense_cache, run_benchmark):
+    def run(*extra: str):
+        return run_benchmark("compare", "--quick", *SMALLER, "--results", tmp_path / "results",
+                             "--work", tmp_path / "work", "--cache", dense_cache,
+                             "--docs", tmp_path / "docs" / "bench.md", *extra, timeout=1800)
+    return run
 
-    A single test, not a module fixture: pytest-xdist could otherwise run the
-    fixture once per worker.
+
+def test_the_groups_are_every_method_once():
+    """What a run without ``--methods`` would run: ``compare.METHODS`` (read without importing the script)."""
+    tree = ast.parse(SCRIPT.read_text())
+    (declared,) = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                   and any(getattr(target, "id", None) == "METHODS" for target in node.targets)]
+    grouped = [m for group in GROUPS.values() for m in group]
+    assert sorted(grouped) == sorted(declared)
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_quick_run_end_to_end(group, tmp_path, compare):
+    """One tiny run of a group of methods, then every check on what it wrote.
+
+    A single test per group, not a module fixture: pytest-xdist could
+    otherwise run the fixture once per worker.
     """
-    _compare(tmp_path)
-    quick = tmp_path, json.loads((tmp_path / "results" / "compare_quick.json").read_text())
+    methods = GROUPS[group]
+    compare("--methods", *methods)
+    quick = tmp_path, json.loads((tmp_path / "results" / "compare_quick.json").read_text()), methods
     check_every_method_ran_once_without_error(quick)
     check_measurements_are_consistent(quick)
     check_flops_match_the_target(quick)
     check_report_is_generated_from_the_json(quick)
-    check_second_call_resumes_instead_of_rerunning(quick)
+    if group == "l1":
+        check_second_call_resumes_instead_of_rerunning(quick, compare)
 
 
 def check_every_method_ran_once_without_error(quick):
-    _, result = quick
+    _, result, methods = quick
     assert result["kind"] == "tfprune-compare"
     keys = sorted((r["method"], r["target"], r["seed"]) for r in result["runs"])
-    assert keys == sorted((m, 0.25, 0) for m in METHODS)
+    assert keys == sorted((m, 0.25, 0) for m in methods)
     errors = {r["method"]: r["error"] for r in result["runs"] if r.get("error")}
     assert not errors
 
 
 def check_measurements_are_consistent(quick):
-    tmp, result = quick
+    _, result, _ = quick
     dense = result["dense"]
     for run in result["runs"]:
         name = run["method"]
         assert 0.0 <= run["accuracy"] <= 1.0, name
-        # LiteRT runs the exported model: same predictions up to float noise.
-        assert abs(run["tflite_accuracy"] - run["accuracy"]) <= 0.01, name
+        # LiteRT runs the exported model: same predictions up to float noise (2 of the 256 test images).
+        assert abs(run["tflite_accuracy"] - run["accuracy"]) <= 2 / 256 + 1e-9, name
         assert run["latency_ratio"] > 0 and run["prune_seconds"] > 0, name
         assert pathlib.Path(run["tflite"]).is_file(), name
         assert run["tflite_gzip_kb"] < run["tflite_kb"], name
@@ -87,26 +117,32 @@ def check_measurements_are_consistent(quick):
 
 
 def check_flops_match_the_target(quick):
-    _, result = quick
+    _, result, methods = quick
     runs = {r["method"]: r for r in result["runs"]}
-    for name in MATCHED:
+    for name in set(MATCHED) & set(methods):
         # At most the target, within the budget's 2 % tolerance of the dense FLOPs.
         assert 0.25 - 0.02 - 1e-9 <= runs[name]["flops_ratio"] <= 0.25 + 1e-9, (name, runs[name]["flops_ratio"])
         assert runs[name]["settings"]["target"] == 0.25, name
-    assert 0.25 - 0.02 - 1e-9 <= runs["spp-filter"]["flops_ratio"] < 1.0
-    # Global allocation ranks across groups: its slim model differs from the uniform one.
-    assert runs["l1-global"]["params"] != runs["l1"]["params"]
+    if "spp-filter" in runs:
+        assert 0.25 - 0.02 - 1e-9 <= runs["spp-filter"]["flops_ratio"] < 1.0
+    if "l1-global" in runs:
+        # Global allocation ranks across groups: its slim model differs from the uniform one.
+        assert runs["l1-global"]["params"] != runs["l1"]["params"]
+    if "lrf-global" in runs:
+        assert runs["lrf-global"]["settings"]["allocation"] == "global"
+        assert runs["lrf-global"]["params"] != runs["lrf"]["params"]
     # Unstructured / column pruning: nothing is removed, the gain is theoretical.
-    for name in ("spp-column", "tfmot"):
+    for name in {"spp-column", "tfmot"} & set(runs):
         assert runs[name]["physical"] is False
         assert runs[name]["flops_ratio"] == pytest.approx(1.0)
         assert runs[name]["flops_ratio_theoretical"] < 1.0
-    assert runs["tfmot"]["settings"]["achieved_sparsity"] == pytest.approx(0.75, abs=0.02)
-    assert runs["tfmot"]["tflite_gzip_kb"] < 0.6 * result["dense"]["tflite_gzip_kb"]
+    if "tfmot" in runs:
+        assert runs["tfmot"]["settings"]["achieved_sparsity"] == pytest.approx(0.75, abs=0.02)
+        assert runs["tfmot"]["tflite_gzip_kb"] < 0.6 * result["dense"]["tflite_gzip_kb"]
 
 
 def check_report_is_generated_from_the_json(quick):
-    tmp, result = quick
+    tmp, result, _ = quick
     text = (tmp / "docs" / "bench.md").read_text()
     for run in result["runs"]:
         assert run["label"] in text
@@ -117,9 +153,9 @@ def check_report_is_generated_from_the_json(quick):
         assert f"benchmarks/{png.name}" in text
 
 
-def check_second_call_resumes_instead_of_rerunning(quick):
-    tmp, before = quick
-    output = _compare(tmp, "--methods", "l1", "--no-report").stdout
+def check_second_call_resumes_instead_of_rerunning(quick, compare):
+    tmp, before, _ = quick
+    output = compare("--methods", "l1", "--no-report").stdout
     assert "l1 target 0.25 seed 0: done earlier, kept" in output
     after = json.loads((tmp / "results" / "compare_quick.json").read_text())
     assert after["runs"] == before["runs"]

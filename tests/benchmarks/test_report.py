@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import re
@@ -10,16 +9,12 @@ import statistics
 
 import pytest
 
-REPORT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def report():
-    spec = importlib.util.spec_from_file_location("tfprune_benchmarks_report", REPORT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def report(load_benchmark):
+    return load_benchmark("report")
 
 
 def make_run(method, label, target, seed, accuracy, *, physical=True, error=None):

@@ -6,9 +6,7 @@ started here.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import keras
 import numpy as np
@@ -16,15 +14,10 @@ import pytest
 
 from tfprune import zoo
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def tfmot_parent():
-    spec = importlib.util.spec_from_file_location("tfprune_bench_tfmot", BENCHMARKS / "_tfmot.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tfmot_parent(load_benchmark):
+    return load_benchmark("_tfmot")
 
 
 class Doubler(keras.layers.Layer):

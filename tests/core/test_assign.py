@@ -36,3 +36,14 @@ def test_fused_is_the_default_on_tensorflow_only():
 def test_wrong_number_of_values_is_refused():
     with pytest.raises(ValueError, match="2 values for 3 variables"):
         BatchAssigner(_variables(), fused=False)([np.zeros(3), np.zeros((2, 4))])
+
+
+def test_fused_on_another_backend_is_refused(monkeypatch):
+    variables = _variables()
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(ValueError, match="backend is 'jax'"):
+        BatchAssigner(variables, fused=True)
+    assigner = BatchAssigner(variables)  # the default there: one Variable.assign each
+    assert assigner.fused is False
+    assigner([np.full(tuple(v.shape), 2.0) for v in variables])
+    assert all((keras.ops.convert_to_numpy(v) == 2.0).all() for v in variables)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 import tfprune
 from tfprune.layers import PruningWrapper
@@ -78,3 +79,59 @@ def test_slim_model_loads_without_tfprune(residual_cnn, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert int(out.stdout.strip().splitlines()[-1]) == small.count_params()
+
+
+def test_masks_are_applied_only_where_channels_mix(residual_cnn, batch):
+    """docs/design.md#mask-placement: kernels of the mixing layers, nothing elsewhere."""
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
+    places = {w.name: (w.input_mask_at, w.output_mask_at) for w in tfprune.layers.find_wrappers(pruned)}
+    # Every wrapper still holds its masks (the keep decision, saved with the model)...
+    assert all(w.input_mask is not None or w.output_mask is not None for w in tfprune.layers.find_wrappers(pruned))
+    # ...but only the convs reading pruned channels apply one, on their kernel rows
+    # (3x3x8x16 kernel < 32 samples of 8x8x8); the head's kernel (8x4) too.
+    assert places["inner"] == ("kernel", None) and places["outer"] == ("kernel", None)
+    assert places["head"] == ("kernel", None)
+    assert places["stem"] == (None, None)
+    assert places["inner_bn"] == (None, None) and places["stem_bn"] == (None, None)
+
+
+def test_large_kernels_mask_the_activation_instead():
+    """A Dense whose kernel outweighs 32 samples of its input masks the input."""
+    x = keras.Input((4, 4, 3))
+    y = keras.layers.Conv2D(16, 3, name="conv")(x)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    y = keras.layers.Dense(256, name="wide")(y)  # 16 x 256 kernel > 32 x 16 inputs
+    y = keras.layers.Dense(2, name="head")(y)
+    pruned = tfprune.prune(keras.Model(x, y), "l1", 0.5, round_to=None)
+    assert pruned.get_layer("wide").input_mask_at == "activation"
+    assert pruned.get_layer("head").input_mask_at == "kernel"  # 256 x 2 < 32 x 256
+    tfprune.one_shot(pruned)
+    batch = np.random.default_rng(0).normal(size=(3, 4, 4, 3)).astype("float32")
+    np.testing.assert_allclose(tfprune.slim(pruned)(batch), pruned(batch), rtol=1e-5, atol=1e-5)
+
+
+def test_kernel_input_mask_equals_activation_input_mask():
+    """Masking a kernel's input rows gives the activation mask's result, for every kernel layout."""
+    rng = np.random.default_rng(0)
+    cases = [
+        (keras.layers.Conv2D(5, 3), (2, 6, 6, 4)),
+        (keras.layers.Conv1D(5, 3), (2, 7, 4)),
+        (keras.layers.Conv2DTranspose(5, 3), (2, 5, 5, 4)),
+        (keras.layers.Dense(5), (2, 3, 4)),
+    ]
+    for layer, shape in cases:
+        x = rng.normal(size=shape).astype("float32")
+        by_kernel = PruningWrapper(layer, mask_output=False, input_mask_at="kernel")
+        by_kernel(x)
+        by_kernel.input_mask.assign([1, 0, 1, 0])
+        expected = layer(x * np.array([1, 0, 1, 0], "float32"))
+        np.testing.assert_allclose(by_kernel(x), expected, rtol=1e-5, atol=1e-6)
+        clone = PruningWrapper.from_config(by_kernel.get_config())
+        assert clone.input_mask_at == "kernel" and clone.output_mask_at is None
+
+
+def test_bad_mask_place_is_refused():
+    with pytest.raises(tfprune.errors.PruningArgumentError, match="input_mask_at"):
+        PruningWrapper(keras.layers.Dense(3), input_mask_at="weights")
+    with pytest.raises(tfprune.errors.PruningArgumentError, match="BatchNormalization.*input_mask_at='activation'"):
+        PruningWrapper(keras.layers.BatchNormalization(), input_mask_at="kernel")

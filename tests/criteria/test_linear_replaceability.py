@@ -72,3 +72,54 @@ def test_compensate_adds_scaled_slice_along_axis():
 
 def test_scores_weight_residual_by_consumer_norm():
     np.testing.assert_allclose(lr.replaceability_scores([1.0, 2.0], [3.0, 0.5]), [3.0, 1.0])
+
+
+def _reference_greedy(filters, norms, count):
+    """The greedy removal written step by step: a new leave_one_out and one
+    regress_one per removal (the computation LeaveOneOut replaces)."""
+    rows = list(range(len(filters)))
+    out = []
+    for _ in range(count):
+        f = filters[rows]
+        _, residuals = lr.leave_one_out(f)
+        best = int(np.argmin(lr.replaceability_scores(residuals, norms[rows])))
+        coefficients, residual = lr.regress_one(f, best)
+        out.append((rows[best], coefficients, residual))
+        del rows[best]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("shape", "count"),
+    [((48, 200), 40), ((64, 576), 32), ((30, 20), 26), ((16, 16), 12)],
+    ids=["wide", "resnet-like", "singular-then-regular", "square"],
+)
+def test_incremental_leave_one_out_equals_the_step_by_step_computation(shape, count):
+    rng = np.random.default_rng(shape[0])
+    filters = rng.normal(size=shape)
+    norms = rng.uniform(0.5, 2.0, size=shape[0])
+    regressions = lr.LeaveOneOut(filters)
+    assert (regressions._inverse is None) == (shape[0] > shape[1])  # singular: more rows than D
+    for row, coefficients, residual in _reference_greedy(filters, norms, count):
+        rows = regressions.rows
+        scores = lr.replaceability_scores(regressions.residual_norms(), norms[rows])
+        best = int(np.argmin(scores))
+        assert rows[best] == row  # the same filter goes
+        got, got_residual = regressions.regress(best)
+        np.testing.assert_allclose(got, coefficients, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(got_residual, residual, rtol=1e-7, atol=1e-9)
+        regressions.remove(best)
+    assert len(regressions.rows) == shape[0] - count
+    if shape[0] > shape[1]:
+        assert regressions._inverse is not None  # became regular after enough removals
+
+
+def test_incremental_leave_one_out_with_zero_or_bad_rows():
+    regressions = lr.LeaveOneOut(np.zeros((4, 3)))
+    assert np.all(regressions.residual_norms() == 0.0)
+    coefficients, residual = regressions.regress(0)
+    assert np.all(coefficients == 0.0) and residual == 0.0
+    regressions.remove(0)
+    assert list(regressions.rows) == [1, 2, 3]
+    with pytest.raises(ValueError, match="C >= 2"):
+        lr.LeaveOneOut(np.ones((1, 5)))

@@ -97,3 +97,12 @@ def test_export_labels_count(cnn, tmp_path, expect):
 def test_export_normalization_invalid(cnn, tmp_path, expect):
     expect("export-normalization-invalid",
            _export_error(cnn, tmp_path / "m.tflite", normalization={"mean": 0.0, "std": 0.0}))
+
+
+def test_export_under_torch_backend(cnn, tmp_path, expect, monkeypatch):
+    """The check, in this process; tests/backends/ exports torch- and JAX-trained models in a TF process."""
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    with pytest.raises(tfprune.errors.ExportError) as info:
+        tfprune.export_tflite(cnn, tmp_path / "m.tflite")
+    assert listing(tmp_path) == []
+    expect("export-under-torch-backend", info.value)

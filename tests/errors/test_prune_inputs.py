@@ -22,6 +22,18 @@ def _weights(model):
     return [np.array(w) for w in model.get_weights()]
 
 
+def test_tf_distribute_under_another_backend(expect, monkeypatch):
+    """The check itself, in this (TensorFlow) process: tests/backends/ runs it under real JAX and torch."""
+    import tensorflow as tf
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        expect("tf-distribute-under-another-backend", _prune_error(tiny_cnn(), "l1", 0.5))
+    monkeypatch.undo()
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():  # on TensorFlow the strategy is welcome
+        assert tfprune.prune(tiny_cnn(), "l1", 0.5, round_to=None).name
+
+
 def test_weights_nan_or_inf(expect):
     model = tiny_cnn()
     kernel = model.get_layer("conv2").kernel

@@ -88,6 +88,18 @@ def test_property_catches_a_slim_model_that_differs(monkeypatch):
         properties.check_case(case)
 
 
+def test_property_catches_a_gradient_leak(residual_cnn, batch):
+    """The zero-gradient check can fail: a consumer that stops applying its mask leaks."""
+    pruned = tfprune.prune(residual_cnn, "l1", 0.5, round_to=None)
+    tfprune.one_shot(pruned)
+    properties.check_pruned_get_no_gradient(pruned, batch[0])  # as placed: no leak
+    consumer = pruned.get_layer("outer")
+    assert consumer.input_mask_at == "kernel"
+    consumer.input_mask_at = None  # the pruned `inner` channels now reach `outer`
+    with pytest.raises(properties.PropertyViolation, match="`inner` kernel.*nonzero gradient"):
+        properties.check_pruned_get_no_gradient(pruned, batch[0])
+
+
 def test_property_catches_a_modified_input_model(monkeypatch):
     case = _prunable_case()
     real_prune = tfprune.prune

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -274,3 +276,66 @@ def test_default_schedule_and_slim_match_the_masked_model(batch):
 def test_bad_options_are_clear_errors(residual_cnn, options, match):
     with pytest.raises(errors.PruningArgumentError, match=match):
         tfprune.prune(residual_cnn, "fuzzy", **options)
+
+
+def _inner_group(pruner):
+    return next(g for g in pruner.active_groups if g.id == "inner")
+
+
+def test_budget_fallback_when_round_to_stalls_the_cut(batch):
+    # 5 tiny filters in the cut of `inner` (16), but round_to=8 rounds 11 kept
+    # back up to 16; `stem` (8, coupled to the residual Add) is at its floor.
+    model = _with_filter_scales(IMBALANCED)
+    dense = tfprune.count_flops(model)
+    pruned = tfprune.prune(model, "fuzzy", target=0.55, schedule=_interval(end_step=-1), round_to=8)
+    pruner = tfprune.Pruner(pruned)
+    method = pruner.method
+    # Without the fallback the alpha-cut stalls: a cut, but nothing it may prune.
+    record, _ = method.decide(pruner.view, _inner_group(pruner), 1.0)
+    assert record["cut"] == 5 and record["pruned"] == 0
+    assert all(method.decide(pruner.view, g, 1.0)[0]["pruned"] == 0 for g in pruner.active_groups)
+    compile_for_test(pruned)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", errors.BudgetWarning)
+        pruned.fit(dataset(*batch), epochs=1, verbose=0, callbacks=[tfprune.UpdatePruning()])
+    assert method.fell_back(pruned)
+    keep = _inner_keep(pruned)
+    assert keep.sum() == 8
+    assert not keep[np.asarray(IMBALANCED) < 0.1].any()  # the cut's filters went first
+    achieved = tfprune.count_flops(tfprune.slim(pruned)) / dense
+    assert 0.55 - 0.02 <= achieved <= 0.55 + 0.02
+    row = next(r for r in method.report(pruned) if r["group"] == "inner" and r["step"] == 0)
+    assert row["cut"] == 5 and row["pruned"] == 8  # more than the cut: the allocation did it
+
+
+def test_budget_fallback_at_the_last_pruning_step(batch):
+    # max_step_fraction=0.1 lets the cut take 1 filter of `inner` per step:
+    # steps 0 and 2 creep forward, step 4 (the schedule's last) falls back.
+    model = _with_filter_scales(IMBALANCED)
+    dense = tfprune.count_flops(model)
+    pruned = tfprune.prune(
+        model, "fuzzy", target=0.55, schedule=_interval(end_step=4), round_to=None, max_step_fraction=0.1
+    )
+    pruner = tfprune.Pruner(pruned)
+    method = pruner.method
+    pruner.step(0)
+    pruner.step(2)
+    cost, goal, _ = pruner.budget_status()
+    assert cost > goal + 0.02 * dense and not method.fell_back(pruner)
+    keep_before = _inner_keep(pruned)
+    assert keep_before.sum() == 14  # one filter per step, the two smallest
+    pruner.step(4)
+    assert method.fell_back(pruner) and method.stopped(pruner)
+    keep = _inner_keep(pruned)
+    assert not (keep & ~keep_before).any()  # monotone: pruned filters stay pruned
+    achieved = tfprune.count_flops(tfprune.slim(pruned)) / dense
+    assert 0.55 - 0.02 <= achieved <= 0.55 + 0.02
+    # Inside fit, the same: the target is met and no BudgetWarning.
+    again = compile_for_test(tfprune.prune(
+        model, "fuzzy", target=0.55, schedule=_interval(end_step=4), round_to=None, max_step_fraction=0.1
+    ))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", errors.BudgetWarning)
+        history = again.fit(dataset(*batch), epochs=2, verbose=0, callbacks=[tfprune.UpdatePruning()])
+    assert history.history["fuzzy/fallback"] == [0.0, 1.0]
+    np.testing.assert_array_equal(_inner_keep(again), keep)

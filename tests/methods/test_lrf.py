@@ -129,3 +129,89 @@ def test_groups_outside_pq_chains_raise(residual_cnn):
     pruner = tfprune.Pruner(pruned)
     with pytest.raises(errors.PruningArgumentError, match="insert_pq"):
         pruner.step(0)
+
+
+def _reference_remove_one(method, pruner, group):
+    """LRF's removal step computed from scratch (a new Gram matrix, its
+    eigenvalues and inverse, and one lstsq), as before the incremental update."""
+    from tfprune.criteria import linear_replaceability as lr
+
+    problem = method._problem(pruner, group)
+    units = problem["units"]
+    _, residuals = lr.leave_one_out(problem["filters"])
+    scores = lr.replaceability_scores(residuals, problem["norms"])
+    best = int(np.argmin(scores))
+    coefficients, residual = lr.regress_one(problem["filters"], best)
+    others = np.delete(np.arange(len(units)), best)
+    kernel = lr.compensate(problem["kernel"], problem["k_axis"], int(problem["k_pos"][best]),
+                           coefficients[others], problem["k_pos"][others])
+    problem["other_layer"].layer.kernel.assign(kernel)
+    keep = pruner.group_keep(group)
+    keep[units[best]] = False
+    pruner.set_group_keep(group, keep)
+    return {"unit": int(units[best]), "score": float(scores[best]), "residual": residual}
+
+
+def _wide_narrow_cnn():
+    """`wide` has 40 filters of 4x3x3 weights (singular Gram), `narrow` 40 input slices."""
+    keras.utils.set_random_seed(3)
+    x = keras.Input((6, 6, 3))
+    y = keras.layers.Conv2D(4, 3, padding="same", name="stem")(x)
+    y = keras.layers.Conv2D(40, 3, padding="same", use_bias=False, name="wide")(y)
+    y = keras.layers.Conv2D(24, 3, padding="same", use_bias=False, name="narrow")(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, keras.layers.Dense(3)(y))
+
+
+@pytest.mark.parametrize("source", ["residual_cnn", "wide_narrow"])
+def test_incremental_removal_equals_the_step_by_step_reference(residual_cnn, batch, source):
+    model_pq = lrf.insert_pq(residual_cnn if source == "residual_cnn" else _wide_narrow_cnn())
+    fast, slow = lrf.wrap(model_pq, round_to=1), lrf.wrap(model_pq, round_to=1)
+    fast_pruner, slow_pruner = tfprune.Pruner(fast), tfprune.Pruner(slow)
+    method = fast_pruner.method
+    for group, twin in zip(fast_pruner.active_groups, slow_pruner.active_groups):
+        count = group.num_channels * 3 // 4
+        got = method.remove(fast_pruner.view, group, count)
+        expected = [_reference_remove_one(method, slow_pruner.view, twin) for _ in range(count)]
+        assert [r["unit"] for r in got] == [r["unit"] for r in expected]
+        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose([r["residual"] for r in got], [r["residual"] for r in expected],
+                                   rtol=1e-5, atol=1e-7)
+    fast_pruner.write_masks()
+    slow_pruner.write_masks()
+    for layer in fast.layers:
+        if isinstance(layer, tfprune.PruningWrapper):
+            np.testing.assert_allclose(np.array(layer.layer.kernel), np.array(slow.get_layer(layer.name).layer.kernel),
+                                       rtol=1e-5, atol=1e-6)
+            np.testing.assert_array_equal(np.array(layer.output_mask), np.array(slow.get_layer(layer.name).output_mask))
+    x, _ = batch if source == "residual_cnn" else (np.random.default_rng(0).normal(size=(4, 6, 6, 3)), None)
+    np.testing.assert_allclose(fast.predict(x, verbose=0), slow.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_budget_step_at_the_progress_reached_is_skipped(residual_cnn):
+    model_pq = lrf.insert_pq(residual_cnn)
+    schedule = tfprune.schedules.IntervalSchedule(0, 9, 3, 0.9)
+    pruned = tfprune.prune(model_pq, "lrf", convs=lrf.wrapped_convs(model_pq), target=0.6, schedule=schedule,
+                           round_to=1)
+    pruner = tfprune.Pruner(pruned)
+    calls = []
+    method = pruner.method
+    original = method.num_to_prune
+    method.num_to_prune = lambda *a: calls.append(a[1].id) or original(*a)
+    try:
+        pruner.step(0)
+        first = len(calls)
+        cost, goal, dense = pruner.budget_status()
+        assert first > 0 and cost <= goal + 0.02 * dense
+        pruner.step(3)  # same progress, nothing removed since: no new allocation
+        assert len(calls) == first
+        # A channel un-pruned behind its back (e.g. restored weights) is noticed.
+        group = pruner.active_groups[0]
+        keep = pruner.group_keep(group)
+        keep[:] = True
+        pruner.set_group_keep(group, keep)
+        pruner.step(6)
+        assert len(calls) > first
+        assert not pruner.group_keep(group).all()
+    finally:
+        del method.num_to_prune

@@ -69,11 +69,12 @@ def test_coupled_group_members_draw_the_same_mask(residual_cnn):
     pruner = _drive(pruned, 6)
     group = pruner.graph.groups_of_layer("stem")[0]
     assert {m.layer for m in group.members} >= {"stem", "stem_bn", "outer", "inner"}
-    stem = _state(pruned, "stem", "spp_sample_out")
-    assert 0 < stem.sum() < stem.size  # some channels are dropped this step
-    np.testing.assert_array_equal(_state(pruned, "outer", "spp_sample_out"), stem)
-    np.testing.assert_array_equal(_state(pruned, "stem_bn", "spp_sample_out"), stem)
-    np.testing.assert_array_equal(_state(pruned, "inner", "spp_sample_in"), stem)
+    # Samples are drawn where masks are applied: the layers that read the
+    # group's channels (`inner`, and `head` through add -> pool).
+    sample = _state(pruned, "inner", "spp_sample_in")
+    assert 0 < sample.sum() < sample.size  # some channels are dropped this step
+    np.testing.assert_array_equal(_state(pruned, "head", "spp_sample_in"), sample)
+    assert "spp_sample_out" not in pruned.get_layer("stem").state  # producers apply no mask
     np.testing.assert_array_equal(_state(pruned, "stem", "spp_prob"), _state(pruned, "outer", "spp_prob"))
 
 
@@ -102,7 +103,8 @@ def test_masked_weights_get_zero_gradient_on_the_step_they_are_masked(residual_c
     pruner.set_callback_active(True)
     x, _ = batch
     wrapper = pruned.get_layer("inner")
-    sample = np.asarray(wrapper.state["spp_sample_out"])
+    # inner's channels are sampled where they are read: outer's input.
+    sample = np.asarray(pruned.get_layer("outer").state["spp_sample_in"])
     assert 0 < sample.sum() < sample.size
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(tf.square(pruned(x, training=True)))
@@ -154,12 +156,22 @@ def test_fit_removes_exactly_the_target_count_then_freezes(batch, granularity):
             prob = np.asarray(entry.layer.state["spp_prob_kernel"])
             assert int((prob >= 1).sum()) == int(np.ceil(0.5 * prob.size))
             np.testing.assert_array_equal(np.asarray(entry.layer.kernel_mask), prob < 1)
-    # Finished layers use the deterministic mask in training too.
+    # Finished layers use the deterministic mask in training too...
     before = _samples(pruned)
     history = pruned.fit(ds, epochs=1, verbose=0, callbacks=[tfprune.UpdatePruning()])
     after = _samples(pruned)
     for key in before:
         np.testing.assert_array_equal(before[key], after[key])
+    # ...and a step after every layer finished does no work: no draw, no write.
+    pruner = tfprune.Pruner(pruned)
+    pruner.step(10**6)  # loads the run state from the variables, writes the final samples once
+    def no_work(*args, **kwargs):
+        raise AssertionError("a finished SPP run drew or wrote samples")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np.random, "default_rng", no_work)
+        patch.setattr(tfprune.methods.spp._RunState, "assign", no_work)
+        pruner.step(10**6 + 1)
+        assert pruner.write_masks() == 0
     ratio = tfprune.count_flops(pruned, effective=True) / tfprune.count_flops(model)
     assert ratio < 1
     # The epoch logs report progress; column FLOPs are flagged as theoretical.

@@ -223,6 +223,6 @@ def test_bad_data_and_other_backends_are_clear_errors(monkeypatch):
         pruned = tfprune.prune(build_residual_cnn(), "taylor", 0.5, round_to=None, data=[], loss=SCCE)
         tfprune.Pruner(pruned).step(0)
     pruned = tfprune.prune(build_residual_cnn(), "taylor", 0.5, round_to=None, data=[(x, y)], loss=SCCE)
-    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    with pytest.raises(NotImplementedError, match="'jax'"):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "numpy")  # a backend without gradients
+    with pytest.raises(NotImplementedError, match="'numpy'"):
         tfprune.Pruner(pruned).step(0)

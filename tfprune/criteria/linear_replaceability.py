@@ -136,6 +136,104 @@ def compensate(kernel: np.ndarray, axis: int, channel: int, coefficients: np.nda
         A new array; slice ``channel`` itself is left as it was (the caller
         removes or masks it).
     """
-    k = np.moveaxis(np.array(kernel, dtype=np.float64, copy=True), axis, 0)
-    k[np.asarray(others)] += np.multiply.outer(np.asarray(coefficients, dtype=np.float64), k[channel])
-    return np.moveaxis(k, 0, axis).astype(np.asarray(kernel).dtype)
+    out = np.array(kernel, copy=True)
+    compensate_in_place(out, axis, channel, coefficients, others)
+    return out
+
+
+def compensate_in_place(kernel: np.ndarray, axis: int, channel: int, coefficients: np.ndarray,
+                        others: np.ndarray) -> None:
+    """:func:`compensate` writing into ``kernel``: only the ``others`` slices
+    are touched (computed in float64, stored in ``kernel``'s dtype)."""
+    k = np.moveaxis(kernel, axis, 0)
+    others = np.asarray(others)
+    k[others] = (
+        k[others].astype(np.float64)
+        + np.multiply.outer(np.asarray(coefficients, dtype=np.float64), k[channel].astype(np.float64))
+    ).astype(kernel.dtype)
+
+
+class LeaveOneOut:
+    """The leave-one-out regressions (L6) of rows of ``F``, kept up to date
+    as rows are removed one at a time (the greedy loop of (L3)/(L4)).
+
+    Docs: docs/methods/lrf.md#incremental. Removing row ``i`` of ``F`` removes
+    row and column ``i`` of ``G = F F^T``, and the inverse of the remaining
+    principal submatrix is a rank-one downdate of ``B = G^-1`` (the block
+    matrix inverse, as in Sherman-Morrison):
+
+        B' = B_{-i,-i} - B_{-i,i} B_{i,-i} / B_ii,
+
+    ``O(C^2)`` per removal instead of a new Gram matrix (``O(C^2 D)``), its
+    eigenvalues and its inverse (``O(C^3)``) and one ``lstsq``
+    (``O(C^2 D)``). The scores and the removed row's coefficients then
+    follow from (L6): ``||eps_i|| = 1 / sqrt(B_ii)`` and
+    ``lambda^(i)_j = -B_ij / B_ii`` (the exact least-squares solution when
+    ``G`` is non-singular, which is what :func:`regress_one` returns then).
+
+    Eigenvalues are computed once, for the singularity test of
+    :func:`leave_one_out`: by Cauchy's interlacing theorem the eigenvalues of
+    a principal submatrix lie within those of ``G``, so
+    ``lambda_min / lambda_max`` can only grow as rows are removed and a
+    non-singular ``G`` stays non-singular. A singular ``G`` (ridge, or all
+    rows zero) is handled as before, by :func:`leave_one_out` and
+    :func:`regress_one` on the remaining rows after every removal, until it
+    becomes non-singular. Results equal the step-by-step computation within
+    floating-point tolerance (tests/criteria/test_linear_replaceability.py).
+
+    Args:
+        filters: ``(C, D)`` array, one flattened filter per row (``C >= 2``).
+    """
+
+    def __init__(self, filters: np.ndarray):
+        self.filters = np.asarray(filters, dtype=np.float64)
+        if self.filters.ndim != 2 or self.filters.shape[0] < 2:
+            msg = f"`filters` must be a (C, D) array with C >= 2 rows. Received shape {self.filters.shape}."
+            raise ValueError(msg)
+        #: Row indices (into ``filters``) still present, in order.
+        self.rows = np.arange(self.filters.shape[0])
+        self._inverse: np.ndarray | None = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """``B = G^-1`` of the remaining rows, or None when ``G`` is singular."""
+        self._inverse = None
+        f = self.filters[self.rows]
+        gram = f @ f.T
+        scale = float(np.trace(gram)) / len(self.rows)
+        if scale <= 0.0 or not np.isfinite(scale):
+            return
+        eig = np.linalg.eigvalsh(gram)
+        if eig[0] > SINGULAR_RATIO * eig[-1]:
+            self._inverse = np.linalg.inv(gram)
+
+    def residual_norms(self) -> np.ndarray:
+        """``||eps_i||`` of every remaining row (as :func:`leave_one_out`)."""
+        if self._inverse is None:
+            return leave_one_out(self.filters[self.rows])[1]
+        return 1.0 / np.sqrt(np.diag(self._inverse))
+
+    def regress(self, index: int) -> tuple[np.ndarray, float]:
+        """Coefficients and residual norm of remaining row ``index`` (as :func:`regress_one`)."""
+        if self._inverse is None:
+            return regress_one(self.filters[self.rows], index)
+        b = self._inverse
+        coefficients = -b[index] / b[index, index]
+        coefficients[index] = 0.0
+        return coefficients, float(1.0 / np.sqrt(b[index, index]))
+
+    def remove(self, index: int) -> None:
+        """Remove remaining row ``index`` (position in :attr:`rows`)."""
+        b = self._inverse
+        self.rows = np.delete(self.rows, index)
+        if b is None:
+            if len(self.rows) >= 2:
+                self._refresh()  # a singular G may become non-singular
+            return
+        others = np.delete(np.arange(b.shape[0]), index)
+        column = b[others, index]
+        b = b[np.ix_(others, others)] - np.outer(column, column) / b[index, index]
+        if np.all(np.diag(b) > 0.0):
+            self._inverse = b
+        else:  # rounding broke positivity: start again from G
+            self._refresh()

@@ -67,6 +67,12 @@ QUANTIZE_MODES: tuple[str | None, ...] = (None, "float16", "dynamic", "int8")
 MAX_CALIBRATION_SAMPLES = 500
 
 
+#: Keras backends whose models ``model.export(format="tf_saved_model")`` can
+#: write (JAX through jax2tf); other backends save ``.keras`` and export in a
+#: TensorFlow process (docs/backends.md).
+EXPORT_BACKENDS = ("tensorflow", "jax")
+
+
 def export_tflite(
     model: keras.Model,
     path: str | os.PathLike[str],
@@ -167,6 +173,15 @@ def export_tflite(
             f"Received: model of type {type(model).__module__}."
             f"{type(model).__qualname__}. If you have a single layer, wrap it "
             "in a functional model: keras.Model(inputs, layer(inputs))."
+        )
+    backend = keras.backend.backend()
+    if backend not in EXPORT_BACKENDS:
+        raise errors.ExportError(
+            "TFLite export converts a TensorFlow SavedModel, which Keras writes "
+            f"from the {' and '.join(EXPORT_BACKENDS)} backends only; the Keras "
+            f"backend is {backend!r}. Save the model (model.save('slim.keras')) "
+            "and export it in a TensorFlow process: `tfprune export slim.keras "
+            "slim.tflite` with KERAS_BACKEND unset (docs/backends.md)."
         )
     dest = _check_path(path)
     quantize = _check_quantize(quantize)

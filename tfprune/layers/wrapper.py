@@ -1,12 +1,18 @@
 """``PruningWrapper``: holds the channel masks of one layer and applies them.
 
-The wrapper computes ``layer(x * input_mask) * output_mask``: masking the
-*activations* on both sides is exactly equivalent to zeroing the kernel's input
-rows, its filters, the bias and a BatchNorm's gamma/beta, for every layer type,
-without re-implementing any layer's forward pass. Because the masks multiply
-the computation, masked weights receive exactly zero gradient, and a pruned
-channel is exactly zero after its normalization
-(docs/design.md#masked-equals-slim).
+Every wrapper *holds* the masks of the channels it touches (the keep
+decision, saved with the model). Where a mask is *applied* is chosen by
+:func:`tfprune.prune` from the channel graph (docs/design.md#mask-placement):
+a pruned channel only has to be hidden from the layers that mix channels
+(its consumers' ``input`` weights), so by default only those apply their
+input mask, on the kernel's input rows (``kernel * mask``) when the kernel
+is smaller than the activation, else on the activation. Producers, BatchNorm,
+depthwise convs and other per-channel layers apply nothing: what they compute
+for a pruned channel never reaches a consumer, so it gets exactly zero
+gradient and the outputs equal the slim model's
+(docs/design.md#masked-equals-slim). ``input_mask_at="activation"`` and
+``output_mask_at="activation"`` (the defaults, for a wrapper made by hand or
+saved before) give ``layer(x * input_mask) * output_mask``.
 
 The wrapper holds *state* (masks, and any per-layer state a pruning method
 declares); the *policy* (which channels to mask, when) lives in
@@ -28,6 +34,10 @@ from tfprune.graph import rules as rules_lib
 #: ``kernel_granularity`` values: none, im2col columns, single weights.
 KERNEL_GRANULARITIES = (None, "column", "weight")
 
+#: Where a held mask is applied: on the activation, on the kernel's input
+#: rows (input mask of a Conv/Dense), or not at all (held only).
+MASK_PLACES = ("activation", "kernel", None)
+
 
 @keras.saving.register_keras_serializable(package="tfprune")
 class PruningWrapper(keras.layers.Wrapper):
@@ -46,6 +56,12 @@ class PruningWrapper(keras.layers.Wrapper):
             through ``Layer.stateless_call``, so masked weights get exactly
             zero gradient and keep their value. Only layers with a ``kernel``
             (Conv, Dense) accept it.
+        input_mask_at: where ``input_mask`` is applied: ``"activation"``
+            (``x * input_mask``), ``"kernel"`` (the kernel's input rows, for
+            Conv1D/2D/3D with ``groups=1``, their transposes and Dense), or
+            None (held, not applied: the layer does not mix channels, e.g.
+            BatchNormalization). See docs/design.md#mask-placement.
+        output_mask_at: ``"activation"`` (``y * output_mask``) or None.
         spec: JSON-serialisable pruning configuration written by
             :func:`tfprune.prune`: the schedules of the groups this layer
             owns (``"schedules"``, by group id; ``"kernel_schedule"`` for
@@ -78,6 +94,8 @@ class PruningWrapper(keras.layers.Wrapper):
         kernel_granularity: str | None = None,
         state_spec: dict[str, Any] | None = None,
         method: Any = None,
+        input_mask_at: str | None = "activation",
+        output_mask_at: str | None = "activation",
         **kwargs: Any,
     ):
         kwargs.setdefault("name", layer.name)
@@ -90,6 +108,20 @@ class PruningWrapper(keras.layers.Wrapper):
             raise errors.PruningArgumentError(msg)
         self.mask_input = bool(mask_input)
         self.mask_output = bool(mask_output)
+        for name, value, allowed in (("input_mask_at", input_mask_at, MASK_PLACES),
+                                     ("output_mask_at", output_mask_at, ("activation", None))):
+            if value not in allowed:
+                msg = f"Argument `{name}` must be one of {allowed}. Received: {name}={value!r}."
+                raise errors.PruningArgumentError(msg)
+        if input_mask_at == "kernel" and kernel_input_axis(layer) is None:
+            msg = (
+                f"Argument `input_mask_at='kernel'` needs a Conv1D/2D/3D (groups=1), "
+                f"Conv*DTranspose or Dense layer; `{layer.name}` is a {type(layer).__name__}. "
+                "Use input_mask_at='activation'."
+            )
+            raise errors.PruningArgumentError(msg)
+        self.input_mask_at = input_mask_at if self.mask_input else None
+        self.output_mask_at = output_mask_at if self.mask_output else None
         self.kernel_granularity = kernel_granularity
         self.spec = dict(spec or {})
         self.input_mask = None
@@ -200,17 +232,20 @@ class PruningWrapper(keras.layers.Wrapper):
             raise errors.MissingCallbackError(msg)
         input_mask, output_mask, kernel_mask = self._masks(training)
         x = inputs
-        if input_mask is not None:
+        if input_mask is not None and self.input_mask_at == "activation":
             x = x * ops.cast(input_mask, x.dtype)
         # Forward the call arguments the wrapped layer takes (e.g. BN's mask).
         kwargs = {k: v for k, v in kwargs.items() if k in self._call_params}
         if "training" in self._call_params:
             kwargs["training"] = training
+        if input_mask is not None and self.input_mask_at == "kernel":
+            rows = ops.reshape(input_mask, (-1,) + (1,) * (-1 - kernel_input_axis(self.layer)))
+            kernel_mask = rows if kernel_mask is None else kernel_mask * rows
         if kernel_mask is None:
             y = self.layer(x, **kwargs)
         else:
             y = self._call_with_masked_kernel(x, kernel_mask, kwargs)
-        if output_mask is not None:
+        if output_mask is not None and self.output_mask_at == "activation":
             y = y * ops.cast(output_mask, y.dtype)
         if training is True and self.method is not None:
             penalty = self.method.penalty(self)
@@ -263,6 +298,8 @@ class PruningWrapper(keras.layers.Wrapper):
                 "mask_input": self.mask_input,
                 "mask_output": self.mask_output,
                 "kernel_granularity": self.kernel_granularity,
+                "input_mask_at": self.input_mask_at,
+                "output_mask_at": self.output_mask_at,
                 "spec": self.spec,
             }
         )
@@ -277,6 +314,24 @@ class PruningWrapper(keras.layers.Wrapper):
             config.pop("layer"), custom_objects=custom_objects
         )
         return cls(layer, **config)
+
+
+def kernel_input_axis(layer: keras.layers.Layer) -> int | None:
+    """Axis of ``layer.kernel`` indexed by input channel, if masking it there is exact.
+
+    -2 for Conv1D/2D/3D with ``groups=1`` (``(*k, C_in, F)``) and Dense
+    (``(C_in, units)``); -1 for the transposed convs (``(*k, F, C_in)``);
+    None for any other layer, subclasses included (their ``call`` may use the
+    kernel differently), whose input mask is applied to the activation.
+    """
+    kind = type(layer)
+    if (getattr(layer, "groups", 1) or 1) != 1:
+        return None
+    if kind in (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose):
+        return -1
+    if kind in (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense):
+        return -2
+    return None
 
 
 class _WrapperRule(rules_lib.LayerRule):

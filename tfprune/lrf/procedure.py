@@ -105,7 +105,7 @@ def prune_layer(model: keras.Model, conv: str, ratio: float = 0.5, part: str = "
     group = _group(pruner, conv, part)
     target = lrf_count(group.num_channels, ratio, pruner.round_to)
     done = int((~pruner.group_keep(group)).sum())
-    removed = [pruner.method.remove_one(pruner.view, group) for _ in range(max(0, target - done))]
+    removed = pruner.method.remove(pruner.view, group, max(0, target - done))
     pruner.write_masks()
     return removed
 

@@ -51,6 +51,19 @@ bisection on a common fraction of every group's cut, so that it does not
 overshoot much -- or, with ``stop_when_empty``, when no group has a filter
 in the cut at a pruning step.
 
+**Budget fallback (a departure from the paper).** With
+``tfprune.prune(..., target=...)`` the budget replaces ``target_flops``. The
+alpha-cut alone can stall above it: late in pruning the cut holds a few
+filters per group and ``round_to`` rounds every kept count back up, or the
+cut is empty. So when the model is still above its budget and either the
+schedule fires for the last time (an ``end_step >= 0``) or no group can
+prune a filter at a step, the shared budget allocation
+(:meth:`tfprune.Pruner.allocate_budget`, uniform, global or from
+sensitivity) sets the kept counts, the filters with the lowest fuzzy scores
+going first, and pruning stops; :meth:`FuzzyPruning.fell_back` tells (saved
+with the model). While the cut makes progress, and without a budget, the rule
+above is unchanged (docs/budgets.md#fuzzy-fallback).
+
 Every pruning step is recorded per group (kept before, ``|I|``, ``|U|``,
 ``|P|``, pruned, kept after) in non-trainable variables of the group's
 wrapper, so the history survives ``.keras`` save/load; see
@@ -83,6 +96,9 @@ if TYPE_CHECKING:
 FIELDS = ("step", "kept_before", "important", "unimportant", "cut", "pruned", "kept_after")
 _HISTORY = "fuzzy_history"
 _STOPPED = "fuzzy_stopped"
+#: Values of the stop flag: stopped by the rule (target reached, empty cut),
+#: or the budget met by :meth:`FuzzyPruning._fall_back`.
+_STOPPED_BY_RULE, _STOPPED_BY_FALLBACK = 1.0, 2.0
 
 
 def _owned_groups(wrapper) -> list[str]:
@@ -289,6 +305,7 @@ class FuzzyPruning(PruningMethod):
             self._set_stopped(pruner)
             return
         decisions = [(group, *self.decide(pruner, group, sparsity)) for group, sparsity in fired]
+        stalled = all(record["pruned"] == 0 for _, record, _ in decisions)
         if self.stop_when_empty and all(record["cut"] == 0 for _, record, _ in decisions):
             self._set_stopped(pruner)
         before = {group.id: pruner.group_keep(group) for group, _, _ in decisions}
@@ -318,6 +335,12 @@ class FuzzyPruning(PruningMethod):
                 if pruner.budget is not None:
                     self._fill_to_budget(pruner, decisions, before, target)
                 self._set_stopped(pruner)
+        if (
+            pruner.budget is not None
+            and self._cost(pruner) > target
+            and (stalled or _last_pruning_step(pruner.schedule_of(fired[0][0]), step))
+        ):
+            self._fall_back(pruner)
         for group, record, _ in decisions:
             keep = pruner.group_keep(group)
             record["pruned"] = int(before[group.id].sum() - keep.sum())
@@ -337,10 +360,40 @@ class FuzzyPruning(PruningMethod):
             if _STOPPED in w.state
         )
 
-    def _set_stopped(self, pruner: Pruner) -> None:
+    def _set_stopped(self, pruner: Pruner, value: float = _STOPPED_BY_RULE) -> None:
         for wrapper in self._owners(pruner):
             if _STOPPED in wrapper.state:
-                wrapper.state[_STOPPED].assign(np.ones((1,), np.float32))
+                wrapper.state[_STOPPED].assign(np.full((1,), value, np.float32))
+
+    def fell_back(self, model_or_pruner: Any) -> bool:
+        """Whether the budget was met by the shared allocation because the
+        alpha-cut stalled (see :meth:`_fall_back`); takes the pruned model."""
+        pruner = _as_pruner(model_or_pruner)
+        return any(
+            float(keras.ops.convert_to_numpy(w.state[_STOPPED])[0]) > 1.5
+            for w in self._owners(pruner)
+            if _STOPPED in w.state
+        )
+
+    def _fall_back(self, pruner: Pruner) -> None:
+        """Meet the budget with the shared allocation, then stop for good.
+
+        Called with a budget (``prune(..., target=...)``) when the model is
+        still above it and either the schedule fires for the last time or
+        the cut stalled (no group can prune a filter: the cut is empty, or
+        ``round_to`` rounds every group's kept count back up). The alpha-cut
+        alone would stop there above the target; instead
+        :meth:`tfprune.Pruner.allocate_budget` (uniform, global or
+        sensitivity allocation, as ``prune`` was asked) chooses each group's
+        kept count, and within a group the filters with the lowest fuzzy
+        scores (the L1 magnitudes the memberships are built on) go first;
+        filters already pruned stay pruned. This departs from the paper
+        (docs/budgets.md#fuzzy-fallback).
+        """
+        allocation = pruner.allocate_budget(self, 1.0, strict=False)
+        for group in pruner.active_groups:
+            pruner.set_group_keep(group, allocation.keep[group.id])
+        self._set_stopped(pruner, _STOPPED_BY_FALLBACK)
 
     def _fill_to_budget(self, pruner: Pruner, decisions, before, target: float) -> None:
         """Give back, one rounding step at a time, the filters of the last cut
@@ -416,12 +469,7 @@ class FuzzyPruning(PruningMethod):
         counted over the filters kept before the step. Sorted by step, then
         group.
         """
-        from tfprune.methods.view import MethodView
-        from tfprune.pruner import Pruner
-
-        pruner = model_or_pruner
-        if not isinstance(model_or_pruner, (Pruner, MethodView)):
-            pruner = Pruner(model_or_pruner)
+        pruner = _as_pruner(model_or_pruner)
         rows = []
         for wrapper in self._owners(pruner):
             if _HISTORY not in wrapper.state:
@@ -462,6 +510,7 @@ class FuzzyPruning(PruningMethod):
                 logs[f"fuzzy/{group_id}/{field}"] = float(row[field])
             logs[f"fuzzy/{group_id}/kept"] = float(row["kept_after"])
         logs["fuzzy/stopped"] = float(self.stopped(pruner))
+        logs["fuzzy/fallback"] = float(self.fell_back(pruner))
         return logs
 
     # Config ---------------------------------------------------------------------
@@ -489,6 +538,29 @@ def _unit(name: str, value: Any) -> float:
         msg = f"Argument `{name}` must be a number in [0, 1]. Received: {name}={value!r}."
         raise errors.PruningArgumentError(msg)
     return float(value)
+
+
+def _as_pruner(model_or_pruner: Any):
+    from tfprune.methods.view import MethodView
+    from tfprune.pruner import Pruner
+
+    if isinstance(model_or_pruner, (Pruner, MethodView)):
+        return model_or_pruner
+    return Pruner(model_or_pruner)
+
+
+def _last_pruning_step(schedule, step: int) -> bool:
+    """Whether ``schedule``, firing at ``step``, never fires again.
+
+    Known only for a schedule with an ``end_step >= 0`` and a ``frequency``
+    (``IntervalSchedule``, ``ConstantSparsity``, ``PolynomialDecay``); an
+    open-ended one (``end_step=-1``) has no last step.
+    """
+    config = schedule.get_config()
+    end, frequency = config.get("end_step"), config.get("frequency")
+    if end is None or frequency is None or int(end) < 0:
+        return False
+    return int(step) + int(frequency) > int(end)
 
 
 def _round_up(keep: int, kept: int, round_to: int | None) -> int:

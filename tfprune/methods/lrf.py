@@ -20,8 +20,10 @@ filters. For a group the method:
   ``s_c = ||eps_c|| ||P[c, :]||`` (``P_kernel[0, 0, :, c]``), removes
   ``c* = argmin s`` and compensates ``P[j, :] += lambda_j P[c*, :]``.
 
-Every removal is one step: the scores are recomputed after each one
-(one Gram inverse per step, :mod:`tfprune.criteria.linear_replaceability`).
+Every removal is one step: the scores are recomputed after each one, from
+an inverse Gram matrix kept up to date by a rank-one downdate
+(:class:`tfprune.criteria.linear_replaceability.LeaveOneOut`,
+docs/methods/lrf.md#incremental).
 Removed channels are *masked* (the wrappers' masks); :func:`tfprune.slim`
 deletes them. The regression only sees kept channels (kept input channels of
 ``W`` for filters, kept filters for input slices).
@@ -86,6 +88,21 @@ def _variable(layer, name: str):
 
 def _numpy(variable) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(variable))
+
+
+def _keep_bytes(pruner) -> bytes:
+    """The keep flags of every active group, as one key."""
+    return b"".join(pruner.group_keep(g).tobytes() for g in pruner.active_groups)
+
+
+def _positions(local: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Position of each of ``units`` in a slice whose local unit indices are ``local``."""
+    if units.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    where = np.full(max(int(local.max()), int(units.max())) + 1, -1, dtype=np.int64)
+    valid = np.flatnonzero(local >= 0)
+    where[local[valid][::-1]] = valid[::-1]  # the first position of each unit
+    return where[units]
 
 
 def _mask(view, path: str, which: str, size: int) -> np.ndarray:
@@ -156,23 +173,25 @@ class LinearReplaceable(PruningMethod):
             kept_in = _mask(pruner, info["conv"], "input_mask", w.shape[2]) > 0.5
             rows = np.moveaxis(w[:, :, kept_in, :], 3, 0)
             out_mask = _mask(pruner, info["other"], "output_mask", k.shape[3])
-            norm_of = lambda pos: np.linalg.norm(k[0, 0, pos, :] * out_mask)  # noqa: E731
+
+            def norms_of(kernel, pos):  # ||Q[:, i]|| over Q's kept outputs
+                return np.linalg.norm(kernel[0, 0][pos, :] * out_mask, axis=1)
         else:
             w_axis, k_axis = -2, -1
             kept_out = _mask(pruner, info["conv"], "output_mask", w.shape[3]) > 0.5
             rows = np.moveaxis(w[:, :, :, kept_out], 2, 0)
             in_mask = _mask(pruner, info["other"], "input_mask", k.shape[2])
-            norm_of = lambda pos: np.linalg.norm(k[0, 0, :, pos] * in_mask)  # noqa: E731
+
+            def norms_of(kernel, pos):  # ||P[c, :]|| over P's kept inputs
+                return np.linalg.norm(kernel[0, 0][:, pos].T * in_mask, axis=1)
         w_local = pruner.local_units(group, info["conv"], "kernel", w_axis)
         k_local = pruner.local_units(group, info["other"], "kernel", k_axis)
         keep = pruner.group_keep(group)
         units = np.flatnonzero(keep)
-        w_pos = np.array([np.flatnonzero(w_local == u)[0] for u in units], dtype=np.int64)
-        k_pos = np.array([np.flatnonzero(k_local == u)[0] for u in units], dtype=np.int64)
+        w_pos, k_pos = _positions(w_local, units), _positions(k_local, units)
         filters = rows[w_pos].reshape(len(units), -1)
-        consumer_norms = np.array([norm_of(p) for p in k_pos])
         return {
-            **info, "units": units, "filters": filters, "norms": consumer_norms,
+            **info, "units": units, "filters": filters, "norms": norms_of(k, k_pos), "norms_of": norms_of,
             "k_pos": k_pos, "k_axis": k_axis, "other_layer": other, "kernel": k,
         }
 
@@ -192,41 +211,78 @@ class LinearReplaceable(PruningMethod):
         return lrf_count(group.num_channels, sparsity, pruner.round_to)
 
     def remove_one(self, pruner, group) -> dict[str, Any]:
-        """One LRF step on ``group``: score, remove the argmin, compensate.
+        """One LRF step on ``group``: score, remove the argmin, compensate (see :meth:`remove`)."""
+        return self.remove(pruner, group, 1)[0]
 
-        Updates the compensated kernel (``Q`` or ``P``) in place and decides
-        the keep flags through the view (the driver commits the masks). Returns ``{"unit", "score", "residual"}``
-        (local unit index of the removed channel).
+    def remove(self, pruner, group, count: int) -> list[dict[str, Any]]:
+        """Remove ``count`` channels of ``group`` one at a time, each with compensation.
+
+        Every removal rescores the kept channels ((L2)/(L3) of
+        docs/methods/lrf.md), removes the argmin and compensates ``Q`` (or
+        ``P``) by (L4)/(L5); the regressions are kept up to date by a rank-one
+        downdate of the inverse Gram matrix
+        (:class:`tfprune.criteria.linear_replaceability.LeaveOneOut`,
+        docs/methods/lrf.md#incremental), so one removal costs ``O(C^2)``
+        plus the compensation. The compensated kernel is written once, and
+        the keep flags are decided through the view (the driver commits the
+        masks). Returns one ``{"unit", "score", "residual"}`` per removal
+        (local unit index of the removed channel), in order.
         """
+        if count <= 0:
+            return []
         problem = self._problem(pruner, group)
         units = problem["units"]
-        if len(units) < 2:
-            msg = f"Group `{group.id}` has {len(units)} kept channel(s); LRF keeps at least one."
+        if len(units) - count < 1:
+            msg = (
+                f"Group `{group.id}` has {len(units)} kept channel(s); LRF keeps at least one, "
+                f"so it cannot remove {count}."
+            )
             raise errors.PruningArgumentError(msg)
-        _, residuals = lr.leave_one_out(problem["filters"])
-        scores = lr.replaceability_scores(residuals, problem["norms"])
-        best = int(np.argmin(scores))
-        coefficients, residual = lr.regress_one(problem["filters"], best)
-        others = np.delete(np.arange(len(units)), best)
-        kernel = lr.compensate(
-            problem["kernel"], problem["k_axis"], int(problem["k_pos"][best]),
-            coefficients[others], problem["k_pos"][others],
-        )
-        _variable(problem["other_layer"], "kernel").assign(kernel)
+        regressions = lr.LeaveOneOut(problem["filters"])
+        kernel, k_pos, k_axis = problem["kernel"].copy(), problem["k_pos"], problem["k_axis"]
+        norms = problem["norms"]
         keep = pruner.group_keep(group)
-        keep[units[best]] = False
+        records = []
+        for _ in range(count):
+            rows = regressions.rows
+            scores = lr.replaceability_scores(regressions.residual_norms(), norms)
+            best = int(np.argmin(scores))
+            coefficients, residual = regressions.regress(best)
+            others = np.delete(np.arange(len(rows)), best)
+            lr.compensate_in_place(kernel, k_axis, int(k_pos[rows[best]]), coefficients[others], k_pos[rows[others]])
+            keep[units[rows[best]]] = False
+            records.append({"unit": int(units[rows[best]]), "score": float(scores[best]), "residual": residual})
+            regressions.remove(best)
+            norms = problem["norms_of"](kernel, k_pos[regressions.rows])
+        _variable(problem["other_layer"], "kernel").assign(kernel)
         pruner.set_group_keep(group, keep)
-        return {"unit": int(units[best]), "score": float(scores[best]), "residual": residual}
+        return records
 
     def update(self, pruner, step):
-        """Remove what the schedules ask for, one channel at a time."""
+        """Remove what the schedules ask for, one channel at a time.
+
+        The counts of every group due at ``step`` are decided first (one
+        budget allocation per step), then each group's channels are removed.
+        With a budget, a step at the progress already reached, with no
+        channel removed since, is skipped: the cost depends on the keep flags
+        only, so the budget is still met (and the allocation, which rescores
+        every group, is not worth recomputing).
+        """
+        fired = []
         for group in pruner.active_groups:
             should_prune, sparsity = pruner.schedule_of(group)(step)
-            if not should_prune:
-                continue
-            target = self.num_to_prune(pruner, group, float(sparsity))
-            for _ in range(target - int((~pruner.group_keep(group)).sum())):
-                self.remove_one(pruner, group)
+            if should_prune:
+                fired.append((group, float(sparsity)))
+        if not fired:
+            return
+        done = pruner.run_state(self, dict)
+        key = (tuple((group.id, sparsity) for group, sparsity in fired), _keep_bytes(pruner))
+        if pruner.budget is not None and done.get("budget_met") == key:
+            return
+        due = [(group, self.num_to_prune(pruner, group, sparsity)) for group, sparsity in fired]
+        for group, target in due:
+            self.remove(pruner, group, target - int((~pruner.group_keep(group)).sum()))
+        done["budget_met"] = (key[0], _keep_bytes(pruner))
 
     def get_config(self):
         return {"convs": list(self.convs)}

@@ -137,6 +137,8 @@ class _RunState:
         self.score_kernel = score_kernel
         self.dense_flops: int | None = None
         self.flops_done = False
+        #: Every layer finished and its samples written as the final masks.
+        self.samples_final = False
         self._assigners: dict[str, BatchAssigner] = {}
         self._last: dict[str, np.ndarray] = {}
 
@@ -223,12 +225,15 @@ class StructuredProbabilisticPruning(PruningMethod):
         return schedules_lib.ConstantSparsity(sparsity, begin_step=0, end_step=-1, frequency=self.interval)
 
     def state_spec(self, wrapper):
+        # Sampled masks only where the wrapper applies a mask
+        # (docs/design.md#mask-placement); p lives with the producers.
         spec = {}
         if wrapper.output_mask is not None:
             shape = tuple(wrapper.output_mask.shape)
             spec["spp_prob"] = (shape, "float32", "zeros")
-            spec["spp_sample_out"] = (shape, "float32", "ones")
-        if wrapper.input_mask is not None:
+            if wrapper.output_mask_at is not None:
+                spec["spp_sample_out"] = (shape, "float32", "ones")
+        if wrapper.input_mask is not None and wrapper.input_mask_at is not None:
             spec["spp_sample_in"] = (tuple(wrapper.input_mask.shape), "float32", "ones")
         if wrapper.kernel_mask is not None:
             shape = tuple(wrapper.kernel_mask.shape)
@@ -265,6 +270,7 @@ class StructuredProbabilisticPruning(PruningMethod):
         run = self._run_state(pruner)
         changed = self._update_probabilities(pruner, run, step)
         if changed:
+            run.samples_final = False
             self._write_probabilities(pruner, run)
             if self.target_flops is not None and not run.flops_done:
                 run.flops_done = self._flops_reached(pruner, run)
@@ -354,13 +360,19 @@ class StructuredProbabilisticPruning(PruningMethod):
         One generator seeded with ``(seed, step)`` draws every layer's masks
         in a fixed order, so a run (and a resumed run) is reproducible.
         """
+        finished = [self._finished(pruner, g, run.prob_units[np.asarray(g.units, dtype=np.int64)], run, step)
+                    for g in pruner.active_groups]
+        kernel_finished = [self._kernel_finished(pruner, e, run.prob_kernel[e.path], run, step)
+                           for e in pruner.kernel_entries]
+        if all(finished) and all(kernel_finished) and run.samples_final:
+            return  # the samples are the final masks already: no per-step work
         rng = np.random.default_rng([int(pruner.seed or 0), int(step)])
         sample = np.ones(pruner.graph.num_units, dtype=bool)
-        for group in pruner.active_groups:
+        for group, done in zip(pruner.active_groups, finished, strict=True):
             units = np.asarray(group.units, dtype=np.int64)
             p = run.prob_units[units]
             draw = rng.random(len(units))
-            if self._finished(pruner, group, p, run, step):
+            if done:
                 sample[units] = p < 1.0
             else:
                 sample[units] = (draw >= p) & (p < 1.0)
@@ -371,15 +383,14 @@ class StructuredProbabilisticPruning(PruningMethod):
                 pairs.append((state["spp_sample_out"], pruner.graph.keep_mask(sample, entry.output_layout)))
             if "spp_sample_in" in state:
                 pairs.append((state["spp_sample_in"], pruner.graph.keep_mask(sample, entry.input_layout)))
-        for entry in pruner.kernel_entries:
+        for entry, done in zip(pruner.kernel_entries, kernel_finished, strict=True):
             p = run.prob_kernel[entry.path]
             draw = rng.random(p.shape)
-            if self._kernel_finished(pruner, entry, p, run, step):
-                keep = p < 1.0
-            else:
-                keep = (draw >= p) & (p < 1.0)
+            keep = p < 1.0 if done else (draw >= p) & (p < 1.0)
             pairs.append((entry.layer.state["spp_sample_kernel"], keep))
-        run.assign("samples", pairs)
+        if pairs:
+            run.assign("samples", pairs)
+        run.samples_final = all(finished) and all(kernel_finished)
 
     def _finished(self, pruner, group, p, run, step) -> bool:
         if run.flops_done:

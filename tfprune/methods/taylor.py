@@ -76,8 +76,8 @@ class TaylorPruning(PruningMethod):
         model = keras.models.load_model("pruned.keras")
         tfprune.methods.TaylorPruning.set_data(model, train_ds)
 
-    Gradients need the TensorFlow backend (a clear ``NotImplementedError``
-    on the others).
+    Gradients run on the TensorFlow, JAX and PyTorch backends (a clear
+    ``NotImplementedError`` on the others; docs/backends.md).
 
     Args:
         data: mini-batches ``(x, y)`` or ``(x, y, sample_weight)``: a

@@ -7,6 +7,10 @@ masks (``Pruner(pruned).step(0)`` or a few eager ``fit`` steps with
 
 * ``slim(pruned)(x)`` equals the masked model ``pruned(x, training=False)``
   within ``RTOL`` relative (per output, relative to ``max |masked|``);
+* every trainable weight slice of a pruned channel (filters, input rows,
+  biases, gamma/beta) and every masked kernel weight gets exactly zero loss
+  gradient in the masked model (TensorFlow, JAX, PyTorch), wherever the wrappers
+  apply their masks (docs/design.md#mask-placement);
 * the input model is untouched: same weights, config and outputs;
 * the parameter count drops when a channel was masked (and is unchanged
   when the method chose to mask none, e.g. ``round_to`` above a group's
@@ -187,6 +191,7 @@ def check_case(case) -> Outcome:
     for layer in iter_layers(slim):
         if isinstance(layer, tfprune.PruningWrapper):
             raise PropertyViolation(f"slim left a PruningWrapper: `{layer.name}`")
+    check_pruned_get_no_gradient(pruned, x)
 
     pruned_any = tfprune.Pruner(pruned).pruned_fraction() > 0
     params = (before.params, slim.count_params())
@@ -195,6 +200,55 @@ def check_case(case) -> Outcome:
     if not pruned_any and params[1] != params[0]:
         raise PropertyViolation(f"nothing was masked but slim changed the parameter count: {params}")
     return Outcome(OK if pruned_any else UNCHANGED, params=params, max_rel_diff=worst)
+
+
+def _sum_of_squares(y_true, y_pred, sample_weight=None):
+    return sum(keras.ops.mean(keras.ops.square(o)) for o in keras.tree.flatten(y_pred))
+
+
+def check_pruned_get_no_gradient(pruned: keras.Model, x) -> None:
+    """Raise :class:`PropertyViolation` unless pruned weights get exactly zero gradient.
+
+    The loss is the mean square of every output, in inference mode
+    (:func:`tfprune._gradients.batch_gradients`); not checked on a backend
+    without gradient glue (NumPy, OpenVINO).
+    """
+    if keras.backend.backend() not in ("tensorflow", "jax", "torch"):
+        return
+    from tfprune import _gradients
+
+    pruner = tfprune.Pruner(pruned)
+    checks = []  # (description, variable, mask of positions that must get no gradient)
+    for entry in pruner.graph.layers.values():
+        for name, axis, layout, role in entry.slices:
+            pruned_positions = ~pruner.keep[pruner.graph.units(layout)]
+            if not pruned_positions.any():
+                continue
+            try:
+                variable = pruner.weight_variable(entry.path, name)
+            except KeyError:
+                continue
+            if not variable.trainable:
+                continue
+            shape = [1] * len(variable.shape)
+            shape[axis] = -1
+            mask = np.broadcast_to(pruned_positions.reshape(shape), tuple(variable.shape))
+            checks.append((f"`{entry.path}` {name}[axis {axis}] ({role})", variable, mask))
+    for entry in pruner.kernel_entries:
+        variable = entry.layer.layer.kernel
+        dropped = np.broadcast_to(~pruner.kernel_keep(entry), tuple(variable.shape))
+        if variable.trainable and dropped.any():
+            checks.append((f"`{entry.path}` kernel (masked weights)", variable, dropped))
+    if not checks:
+        return
+    batch = [(x, np.zeros((1,), "float32"))]
+    grads = next(_gradients.batch_gradients(pruned, [v for _, v, _ in checks], batch, 1, _sum_of_squares))
+    for (what, _, mask), grad in zip(checks, grads, strict=True):
+        leaked = np.abs(np.asarray(grad)[mask])
+        if leaked.size and leaked.max() != 0:
+            raise PropertyViolation(
+                f"{what}: a pruned weight got a nonzero gradient (max |grad| = {leaked.max():.3g})"
+            )
 
 
 def run(case) -> dict[str, Any]:
