@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfprune-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-widths bench-random-graphs bench-budget samples clean
+.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-latency-budget bench-widths bench-random-graphs bench-budget samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-budget: $(STAMP)
 # LiteRT latency of slimmed ResNet50/MobileNetV2 vs FLOPs (49 min on 2 cores shared with other jobs).
 bench-latency: $(STAMP)
 	$(PY) benchmarks/latency.py
+
+# Latency budgets vs FLOPs budgets on MobileNetV2 at 224, 1 and 2 threads (~10 min; builds the latency table once).
+bench-latency-budget: $(STAMP)
+	$(PY) benchmarks/latency_budget.py --allocation global
 
 # LiteRT latency against channel width 13..72 (~6 min).
 bench-widths: $(STAMP)

@@ -242,7 +242,12 @@ def _check_args(args: argparse.Namespace) -> None:
     from tfprune.selection import Target
 
     target = _target_value(args.target)
-    Target.parse(target)  # raises a clear error for a bad target
+    if Target.parse(target).is_latency:  # also raises a clear error for a bad target
+        raise errors.PruningArgumentError(
+            f"--target {args.target!r}: `tfprune prune` takes FLOPs or parameter targets; latency "
+            "targets (measured LiteRT latency) need the Python API for now: "
+            "tfprune.prune(model, method, target={'latency': 0.5}) (docs/budgets.md)."
+        )
     args.target = target
 
 

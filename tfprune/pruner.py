@@ -254,7 +254,8 @@ class Pruner:
         if self._cost_model is None:
             from tfprune.metrics.cost import CostModel
 
-            self._cost_model = CostModel.build(self.model, self.graph)
+            target = None if self.budget is None else self.budget["target"]
+            self._cost_model = CostModel.build(self.model, self.graph, target=target, round_to=self.round_to)
         return self._cost_model
 
     @staticmethod
@@ -340,6 +341,7 @@ class Pruner:
                         allocation=budget["allocation"],
                         normalize=budget["normalize"],
                         tolerance=tolerance,
+                        cost_aware=target.is_latency,
                     )
                     self._allocation_cache = (key, result)
         except selection.Unreachable as exc:

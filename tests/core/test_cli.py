@@ -93,3 +93,17 @@ def test_export_bad_representative_file(residual_cnn, tmp_path, capsys):
     assert cli.main(argv) == 1
     assert "--representative" in capsys.readouterr().err
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_prune_refuses_a_latency_target_clearly(residual_cnn, tmp_path, capsys):
+    model_path = tmp_path / "dense.keras"
+    residual_cnn.save(model_path)
+    data = tmp_path / "data.npz"
+    import numpy as np
+
+    np.savez(data, x=np.zeros((4, *residual_cnn.input_shape[1:]), "float32"), y=np.zeros(4, "int64"))
+    argv = ["prune", str(model_path), "--data", str(data), "--target", "latency=0.5", "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "latency targets" in err and "Python API" in err
+    assert not (tmp_path / "out").exists()

@@ -144,6 +144,9 @@ def test_feasible_counts_and_kept_count():
         ({"params": 1e6}, "params", 1e6),
         ("params=0.25", "params", 0.25),
         ({"metric": "flops", "value": 2}, "flops", 2.0),
+        ({"latency": 0.5, "threads": 2}, "latency", 0.5),
+        ("latency=0.33", "latency", 0.33),
+        ({"latency_ms": 0.8, "quantize": "int8"}, "latency_ms", 0.8),
     ],
 )
 def test_target_parsing(given, metric, value):
@@ -152,7 +155,36 @@ def test_target_parsing(given, metric, value):
     assert selection.Target.from_config(target.get_config()) == target
 
 
-@pytest.mark.parametrize("bad", [0, -1, "flops=abc", {"latency": 0.5}, {"flops": 0.5, "params": 0.5}, True, float("nan")])
+@pytest.mark.parametrize("bad", [0, -1, "flops=abc", {"joules": 0.5}, {"flops": 0.5, "params": 0.5}, True, float("nan")])
 def test_bad_targets_are_refused(bad):
     with pytest.raises(ValueError, match="target"):
         selection.Target.parse(bad)
+
+
+def test_latency_targets_are_relative_or_milliseconds():
+    relative = selection.Target.parse({"latency": 0.5, "threads": 2})
+    assert relative.relative and relative.threads == 2 and relative.absolute(8.0) == 4.0
+    ms = selection.Target.parse({"latency_ms": 0.8, "quantize": "int8"})
+    assert not ms.relative and ms.absolute(8.0) == 0.8  # milliseconds, even below 1
+    assert "int8" in ms.describe() and "1 thread(s)" in ms.describe()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cost_aware_global_cuts_where_units_are_expensive(seed):
+    """Same score distribution in both groups; units of g0 cost 10x those of g1."""
+    rng = np.random.default_rng(seed)
+    candidates, cost, total = _linear_problem([32, 32], rng, round_to=None, weights=np.array([10.0, 1.0]))
+    dense = cost(np.ones(total, dtype=bool))
+    kwargs = {"base_keep": np.ones(total, dtype=bool), "allocation": "global", "tolerance": 0.03 * dense}
+    plain = allocate(candidates, cost, 0.5 * dense, **kwargs)
+    aware = allocate(candidates, cost, 0.5 * dense, cost_aware=True, **kwargs)
+    assert abs(aware.cost - 0.5 * dense) <= 0.03 * dense
+    # Per unit of cost saved, the cheap group's channels are worth keeping.
+    assert aware.counts["g1"] > plain.counts["g1"]
+    assert aware.counts["g0"] < plain.counts["g0"]
+    assert sum(aware.counts.values()) > sum(plain.counts.values())  # more channels for the same cost
+    # uniform ignores it
+    uniform = {k: v for k, v in kwargs.items() if k != "allocation"}
+    assert allocate(candidates, cost, 0.5 * dense, allocation="uniform", cost_aware=True, **uniform).counts == (
+        allocate(candidates, cost, 0.5 * dense, allocation="uniform", **uniform).counts
+    )

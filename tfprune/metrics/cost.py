@@ -14,6 +14,10 @@ kept (tested on the layer rules and the keras.applications architectures):
 * parameters: every weight counts the product of its dimensions, each axis
   that the graph slices counted at its kept size (a variable shared by several
   layers counts once, as in :func:`tfprune.count_params`).
+
+With a latency target, it also predicts the slim model's LiteRT latency
+(:class:`tfprune.latency.LatencyModel`, metrics ``"latency"`` and
+``"latency_ms"``, both in milliseconds).
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ class CostModel:
             (= ``count_params(model)``).
     """
 
-    METRICS = ("flops", "params")
+    METRICS = ("flops", "params", "latency", "latency_ms")
 
     def __init__(self, num_units: int, unit_of_item: np.ndarray, flops_terms, params_terms, constant_params, layer_constants=None):
         self.num_units = int(num_units)
@@ -75,10 +79,27 @@ class CostModel:
         everything = np.ones(self.num_units, dtype=bool)
         self.dense_flops = self.flops(everything)
         self.dense_params = self.params(everything)
+        #: :class:`tfprune.latency.LatencyModel` of a latency target (else None).
+        self.latency = None
 
     @classmethod
-    def build(cls, model: keras.Model, graph) -> CostModel:
-        """The cost model of ``model`` (possibly wrapped) and its channel graph."""
+    def build(cls, model: keras.Model, graph, *, target=None, round_to: int | None = 8) -> CostModel:
+        """The cost model of ``model`` (possibly wrapped) and its channel graph.
+
+        With a latency ``target`` (:class:`tfprune.Target`), the latency model
+        of its threads and quantization is built too (measuring what its
+        table lacks, widths on multiples of ``round_to``).
+        """
+        built = cls._build(model, graph)
+        if target is not None and target.is_latency:
+            from tfprune.latency import LatencyModel, table_for
+
+            table = table_for(target.threads, target.quantize)
+            built.latency = LatencyModel.build(model, graph, table, round_to=round_to, cost_model=built)
+        return built
+
+    @classmethod
+    def _build(cls, model: keras.Model, graph) -> CostModel:
         flops_terms = []
         for site, input_shape, output_shape in _trace.layer_shapes(model):
             layer, _, _ = flops_lib._unwrap(site.layer, effective=False)
@@ -170,13 +191,26 @@ class CostModel:
             out[term.layer] = out.get(term.layer, 0) + int(self._term_params(term, keep))
         return out
 
-    def cost(self, metric: str, keep: np.ndarray) -> int:
-        """``flops`` or ``params`` of ``keep``."""
+    def cost(self, metric: str, keep: np.ndarray) -> float:
+        """``flops``, ``params`` or predicted latency (ms) of ``keep``."""
+        if metric in ("latency", "latency_ms"):
+            return self._latency_model().predict(keep)
         return self.flops(keep) if metric == "flops" else self.params(keep)
 
-    def dense(self, metric: str) -> int:
-        """The cost of the unpruned model under ``metric``."""
+    def dense(self, metric: str) -> float:
+        """The cost of the unpruned model under ``metric`` (latency: measured, ms)."""
+        if metric in ("latency", "latency_ms"):
+            return self._latency_model().dense_ms
         return self.dense_flops if metric == "flops" else self.dense_params
+
+    def _latency_model(self):
+        if self.latency is None:
+            msg = (
+                "This cost model has no latency model: build it with "
+                "CostModel.build(model, graph, target=Target('latency', ...))."
+            )
+            raise ValueError(msg)
+        return self.latency
 
 
 def _unsliced_params_by_layer(graph, sliced: set[int]) -> dict[str, int]:

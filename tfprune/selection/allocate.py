@@ -16,6 +16,13 @@ a cost function over a boolean keep vector (see
   (Fang et al., "DepGraph", CVPR 2023, Section 3.3 and its
   ``global_pruning=True``), with a cost budget instead of a channel ratio.
 
+With ``cost_aware=True`` (latency budgets), ``global`` ranks each unit by its
+normalised score divided by its group's marginal cost per unit (relative to
+the mean over groups): channels are kept where they are cheap in the budget's
+cost and cut where they are expensive, the greedy ratio rule of the
+latency-saliency knapsack of HALP (Shen et al., "Structural Pruning via
+Latency-Saliency Knapsack", NeurIPS 2022, Section 3).
+
 Both then *fill*: while the budget allows, one more ``round_to`` step is
 given back to a group (``uniform``: the most pruned group first; ``global``:
 the group whose next units score highest), so that the cost lands as close
@@ -138,6 +145,33 @@ class _Search:
         self.orders = [c.order() for c in self.candidates]
         self.choices = [c.choices() for c in self.candidates]
         self.evaluations = 0
+        #: Divisor of each candidate's normalised scores (``cost_aware``).
+        self.unit_costs = np.ones(len(self.candidates))
+
+    def measure_unit_costs(self) -> None:
+        """Each candidate's cost per unit: the cost saved by cutting it to its floor, per unit cut.
+
+        Stored relative to the mean over candidates (1.0: average); a group
+        that cannot be cut gets 1.0.
+        """
+        current = [int(c[-1]) for c in self.choices]
+        whole = self.cost(current)
+        per_unit = np.full(len(self.candidates), np.nan)
+        for i, choices in enumerate(self.choices):
+            removed = current[i] - int(choices[0])
+            if removed > 0:
+                trial = list(current)
+                trial[i] = int(choices[0])
+                per_unit[i] = max(whole - self.cost(trial), 0.0) / removed
+        finite = per_unit[np.isfinite(per_unit)]
+        mean = float(finite.mean()) if finite.size else 0.0
+        if mean > 0:
+            floor = 1e-3 * mean  # a group that saves nothing is never worth more than 1000x the average
+            self.unit_costs = np.where(np.isfinite(per_unit), np.maximum(per_unit, floor) / mean, 1.0)
+
+    def ranked_scores(self, normalize: str | None) -> list[np.ndarray]:
+        """Normalised scores of every candidate, divided by its relative unit cost."""
+        return [normalize_scores(c.scores, normalize) / w for c, w in zip(self.candidates, self.unit_costs)]
 
     def local_keep(self, index: int, count: int) -> np.ndarray:
         cand = self.candidates[index]
@@ -182,6 +216,7 @@ def allocate(
     allocation: str = "uniform",
     normalize: str | None = "mean",
     tolerance: float = 0.0,
+    cost_aware: bool = False,
 ) -> Allocation:
     """Kept units of every candidate so that ``cost_fn(keep) <= budget``.
 
@@ -198,6 +233,8 @@ def allocate(
         tolerance: when the rounding leaves the cost more than this below
             the budget, the cheapest single step up that lands within
             ``budget + tolerance`` is taken.
+        cost_aware: with ``"global"``, rank units by score per unit of
+            cost (module docstring); ignored by ``"uniform"``.
 
     Raises:
         Unreachable: even the smallest configuration costs more than
@@ -209,6 +246,8 @@ def allocate(
         msg = f"Unknown allocation {allocation!r}; expected one of {ALLOCATIONS}."
         raise ValueError(msg)
     search = _Search(candidates, base_keep, cost_fn)
+    if cost_aware and allocation == "global":
+        search.measure_unit_costs()
     smallest = [int(c[0]) for c in search.choices]
     current = [int(c[-1]) for c in search.choices]
     minimum = search.cost(smallest)
@@ -279,7 +318,7 @@ def _uniform(search: _Search, budget: float) -> list[int]:
 
 def _global(search: _Search, budget: float, normalize: str | None) -> list[int]:
     """Largest common threshold on normalised scores that fits the budget."""
-    normalized = [normalize_scores(c.scores, normalize) for c in search.candidates]
+    normalized = search.ranked_scores(normalize)
     levels = np.unique(np.concatenate([z[c.keep] for z, c in zip(normalized, search.candidates)]))
 
     def counts_at(level_index: int) -> list[int]:
@@ -303,7 +342,7 @@ def _fill(search: _Search, counts: list[int], budget: float, allocation: str, no
     """Give back single rounding steps while the budget allows."""
     counts = list(counts)
     if allocation == "global":
-        normalized = [normalize_scores(c.scores, normalize) for c in search.candidates]
+        normalized = search.ranked_scores(normalize)
     blocked: set[int] = set()
     while True:
         options = []

@@ -1,0 +1,248 @@
+"""Latency budgets against FLOPs budgets, measured on LiteRT (issue 14).
+
+For each model (``weights=None``, 224x224x3, float32, batch 1) and thread
+count:
+
+1. the latency lookup table is built (or read from its cache,
+   ``tfprune.latency.LatencyTable``), and with it the latency model
+   ``t(keep) = constant + sum of per-layer table entries``;
+2. for each latency target ``r`` (fraction of the dense model's measured
+   latency): ``one_shot(prune(model, "l1", target={"latency": r, "threads":
+   n}))`` and ``slim``;
+3. the FLOPs-budget model *at the same predicted latency*: the FLOPs
+   fraction whose allocation (same method, same ``allocation``) the latency
+   model predicts to be as fast, found by bisection on the cost models
+   (NumPy), then pruned with ``target=<that FLOPs fraction>``;
+4. both slim models are timed side by side with the dense model in one
+   process (``tfprune.compare_latency``: A B, B A, ... rounds); a comparison
+   whose round-to-round ratio spread ``(max - min) / median`` exceeds 10 % is
+   re-run once, then marked noisy.
+
+Reported: measured latency ratio against the target; ``L/F`` (measured
+speed-up / FLOPs speed-up) of both models; FLOPs and parameters each keeps;
+the table's prediction error (``|predicted / measured - 1|``) over every
+timed model (median and worst). The load average is recorded around every
+comparison. Results: ``benchmarks/results/latency_budget.json`` and ``.md``.
+
+    python benchmarks/latency_budget.py --models MobileNetV2 --threads 1,2 --targets 0.5,0.33
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tfprune  # noqa: E402
+from tfprune import selection  # noqa: E402
+from tfprune._atomic import write_atomic_files  # noqa: E402
+from tfprune.latency import prediction_error, runtime_version  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BUILDERS = {
+    "MobileNetV2": lambda size: keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3)),
+    "ResNet50": lambda size: keras.applications.ResNet50(weights=None, input_shape=(size, size, 3)),
+    "EfficientNetB0": lambda size: keras.applications.EfficientNetB0(weights=None, input_shape=(size, size, 3)),
+}
+NOISY = 0.10
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def spread(ratios) -> float:
+    return (max(ratios) - min(ratios)) / statistics.median(ratios)
+
+
+def compare(dense_path, path, threads, args) -> dict:
+    """``compare_latency`` with the load average; re-run once when the rounds disagree by over 10 %."""
+    tries = []
+    for _ in range(2):
+        before = load_average()
+        cmp = tfprune.compare_latency(dense_path, path, num_threads=threads, rounds=args.rounds,
+                                      runs_per_round=args.runs_per_round, warmup=5)
+        cmp.update(load_average_before=before, load_average_after=load_average(), spread=spread(cmp["round_ratios"]))
+        tries.append(cmp)
+        if cmp["spread"] <= NOISY:
+            break
+    best = min(tries, key=lambda c: c["spread"])
+    best["noisy"] = best["spread"] > NOISY
+    best["tries"] = len(tries)
+    return best
+
+
+def flops_fraction_at_latency(pruner, goal_ms: float, allocation: str) -> float:
+    """The FLOPs fraction whose allocation the latency model predicts at ``goal_ms`` (bisection)."""
+    cost = pruner.cost_model
+    candidates = pruner.candidates(pruner.method)
+
+    def predicted(fraction):
+        result = selection.allocate(candidates, cost.flops, fraction * cost.dense_flops, base_keep=pruner.keep,
+                                    allocation=allocation, tolerance=float("inf"))
+        keep = pruner.keep.copy()
+        for c in candidates:
+            keep[c.units] = result.keep[c.key]
+        return cost.latency.predict(keep), result.cost / cost.dense_flops
+
+    low, high = 0.01, 1.0
+    for _ in range(25):
+        mid = (low + high) / 2
+        if predicted(mid)[0] > goal_ms:
+            high = mid
+        else:
+            low = mid
+    return predicted(low)[1]
+
+
+def slim_and_export(pruned, path):
+    small = tfprune.slim(pruned)
+    tfprune.export_tflite(small, path, batch_size=1)
+    return {"flops": tfprune.count_flops(small), "params": tfprune.count_params(small)}
+
+
+def run_model(name, args, tmp) -> dict:
+    keras.utils.set_random_seed(0)
+    model = BUILDERS[name](args.size)
+    dense_flops, dense_params = tfprune.count_flops(model), tfprune.count_params(model)
+    dense_path = tfprune.export_tflite(model, Path(tmp) / f"{name}_dense.tflite", batch_size=1)
+    entry = {"flops": dense_flops, "params": dense_params, "runs": []}
+    for threads in args.threads:
+        for goal in args.targets:
+            t0 = time.perf_counter()
+            target = {"latency": goal, "threads": threads}
+            pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, allocation=args.allocation))
+            pruner = tfprune.Pruner(pruned)
+            lat = pruner.cost_model.latency
+            build_s = time.perf_counter() - t0
+            predicted_ms = lat.predict(pruner.keep)
+            fraction = flops_fraction_at_latency(pruner, predicted_ms, args.allocation)
+            flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation))
+            flops_predicted_ms = lat.predict(tfprune.Pruner(flops_pruned).keep)
+            models = {
+                "latency": slim_and_export(pruned, Path(tmp) / "latency.tflite"),
+                "flops": slim_and_export(flops_pruned, Path(tmp) / "flops.tflite"),
+            }
+            models["latency"]["predicted_ms"] = predicted_ms
+            models["flops"]["predicted_ms"] = flops_predicted_ms
+            for kind, info in models.items():
+                cmp = compare(dense_path, Path(tmp) / f"{kind}.tflite", threads, args)
+                flops_speedup = dense_flops / info["flops"]
+                speedup = cmp["median_a_ms"] / cmp["median_b_ms"]
+                info.update(
+                    measured_ms=cmp["median_b_ms"], dense_ms=cmp["median_a_ms"], ratio=cmp["ratio"],
+                    flops_speedup=flops_speedup, latency_speedup=speedup, lf=speedup / flops_speedup,
+                    kept_flops=info["flops"] / dense_flops, kept_params=info["params"] / dense_params,
+                    compare=cmp,
+                )
+            run = {
+                "threads": threads, "target": goal, "flops_fraction_matched": fraction,
+                "dense_predicted_ms": lat.dense_ms, "constant_ms": lat.constant_ms, "scale": lat.scale,
+                "table": str(lat.table.path), "table_build_and_prune_s": build_s, **models,
+            }
+            entry["runs"].append(run)
+            print(
+                f"{name} {threads}t target {goal}: latency-budget ratio {models['latency']['ratio']:.3f} "
+                f"(L/F {models['latency']['lf']:.2f}, FLOPs {models['latency']['kept_flops']:.3f}) | FLOPs-budget "
+                f"ratio {models['flops']['ratio']:.3f} (L/F {models['flops']['lf']:.2f}, FLOPs "
+                f"{models['flops']['kept_flops']:.3f}) | predicted {predicted_ms:.2f} ms, measured "
+                f"{models['latency']['measured_ms']:.2f} ms",
+                flush=True,
+            )
+    predicted = [r[k]["predicted_ms"] for r in entry["runs"] for k in ("latency", "flops")]
+    measured = [r[k]["measured_ms"] for r in entry["runs"] for k in ("latency", "flops")]
+    entry["prediction_error"] = prediction_error(predicted, measured)
+    return entry
+
+
+def markdown(result: dict) -> str:
+    a, m = result["args"], result["machine"]
+    lines = [
+        "# Latency budgets vs FLOPs budgets on LiteRT",
+        "",
+        f"Generated by `benchmarks/latency_budget.py` on {result['generated']} ({m['platform']}, {m['cpus']} CPUs, "
+        f"{result['runtime']}; {result['wall_seconds'] / 60:.1f} min; load average {m['load_average_start']} at "
+        f"start, {m['load_average_end']} at end). **The machine was shared with other jobs: re-measure on an idle "
+        "machine before quoting these figures.**",
+        "",
+        f"`weights=None`, {a['size']}x{a['size']}x3, float32, batch 1, XNNPACK, method `l1`, allocation "
+        f"`{a['allocation']}`, `round_to=8`. *latency budget*: `target={{'latency': r, 'threads': n}}`; "
+        "*FLOPs budget*: `target=f` with `f` chosen so that the latency model predicts the same latency. Each slim "
+        f"model is timed against the dense one with `tfprune.compare_latency` ({a['rounds']} alternating rounds x "
+        f"{a['runs_per_round']} invokes; a spread of the per-round ratios over {NOISY:.0%} is re-run once, then "
+        "marked noisy). `ratio` = measured latency / dense; `L/F` = measured speed-up / FLOPs speed-up; "
+        "`pred` = latency the table predicts.",
+        "",
+        "| model | threads | target | budget | ratio | L/F | kept FLOPs | kept params | pred ms | measured ms | "
+        "dense ms | spread | load before/after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in result["models"].items():
+        for run in entry["runs"]:
+            for kind in ("latency", "flops"):
+                info = run[kind]
+                cmp = info["compare"]
+                lines.append(
+                    f"| {name} | {run['threads']} | {run['target']:g} | {kind} | {info['ratio']:.3f} | "
+                    f"**{info['lf']:.2f}** | {info['kept_flops']:.3f} | {info['kept_params']:.3f} | "
+                    f"{info['predicted_ms']:.2f} | {info['measured_ms']:.2f} | {info['dense_ms']:.2f} | "
+                    f"{cmp['spread']:.2f}{' noisy' if cmp['noisy'] else ''} | "
+                    f"{(cmp['load_average_before'] or [''])[0]}/{(cmp['load_average_after'] or [''])[0]} |"
+                )
+    lines += ["", "Prediction error of the lookup table (`|predicted / measured - 1|`, every timed slim model):", ""]
+    for name, entry in result["models"].items():
+        err = entry["prediction_error"]
+        lines.append(f"- {name}: median {err['median']:.1%}, worst {err['worst']:.1%} ({err['n']} models)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="MobileNetV2")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--targets", default="0.5,0.33")
+    parser.add_argument("--allocation", default="uniform", choices=("uniform", "global"))
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--runs-per-round", type=int, default=5)
+    parser.add_argument("--out", default=str(RESULTS / "latency_budget"))
+    args = parser.parse_args(argv)
+    args.threads = [int(t) for t in args.threads.split(",")]
+    args.targets = [float(t) for t in args.targets.split(",")]
+    t0 = time.perf_counter()
+    result = {
+        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_start": load_average()},
+        "runtime": runtime_version(),
+        "args": vars(args),
+        "models": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            result["models"][name] = run_model(name, args, tmp)
+    result["machine"]["load_average_end"] = load_average()
+    result["wall_seconds"] = time.perf_counter() - t0
+    out = Path(args.out)
+    text = markdown(result)
+    write_atomic_files([(out.with_suffix(".json"), json.dumps(result, indent=1).encode()),
+                        (out.with_suffix(".md"), text.encode())])
+    print(text)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Latency lookup table, latency model and latency targets (docs/budgets.md).
+
+Everything but the last test uses a deterministic fake timer: timing is never
+asserted, only what is measured, cached and predicted from the measurements.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import tfprune
+from tfprune import errors
+from tfprune.latency import LatencyModel, LatencyTable, LayerSpec, LiteRTTimer, prediction_error, use_table
+
+
+class FakeTimer:
+    """Milliseconds from a formula; counts every measurement.
+
+    A layer costs 0.05 ms (the invoke overhead) + 1e-5 ms per MAC, times
+    ``slow`` for 5x5 kernels; a whole model 0.2 ms + the same per layer.
+    """
+
+    runtime = "fake-1"
+
+    def __init__(self, slow: float = 1.0):
+        self.calls = 0
+        self.slow = slow
+
+    def time_layer(self, layer_class, config, input_shape):
+        self.calls += 1
+        layer = layer_class.from_config(config)
+        x = keras.Input(tuple(input_shape), batch_size=1)
+        macs = tfprune.count_flops(keras.Model(x, layer(x)))
+        return 0.05 + self._factor(layer) * macs * 1e-5
+
+    def _factor(self, layer):
+        return self.slow if tuple(getattr(layer, "kernel_size", (1,))) == (5, 5) else 1.0
+
+    def time_model(self, model):
+        self.calls += 1
+        per_layer = tfprune.metrics.flops_by_layer(model)
+        return 0.2 + sum(self._factor(model.get_layer(name)) * macs * 1e-5 for name, macs in per_layer.items())
+
+    def overhead(self):
+        self.calls += 1
+        return 0.05
+
+
+def _cnn(size=12, seed=0):
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    x = keras.Input((size, size, 3))
+    y = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    y = layers.Conv2D(32, 5, padding="same", activation="relu")(y)  # the "slow" kind
+    y = layers.Conv2D(32, 3, padding="same", activation="relu")(y)
+    z = layers.Conv2D(32, 3, padding="same", activation="relu")(y)  # same configuration as the one above
+    y = layers.Add()([y, z])
+    y = layers.DepthwiseConv2D(3, padding="same")(y)
+    y = layers.Conv2D(24, 1, activation="relu")(y)
+    y = layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, layers.Dense(5)(y))
+
+
+def _latency_model(model, table, round_to=8):
+    graph = tfprune.ChannelGraph.build(model)
+    return LatencyModel.build(model, graph, table, round_to=round_to), graph
+
+
+def test_table_is_cached_on_disk_and_keyed(tmp_path):
+    model = _cnn()
+    timer = FakeTimer()
+    lat, _ = _latency_model(model, LatencyTable(timer=timer, cache_dir=tmp_path, verbose=0))
+    points = {(t.spec.key, p) for t in lat.terms for p in t.spec.points()}
+    all_points = [(t.spec.key, p) for t in lat.terms for p in t.spec.points()]
+    assert len(points) < len(all_points)  # the two identical 3x3 convs share their points
+    # Each distinct (configuration, widths) point once; + overhead + dense and half-width models.
+    assert timer.calls == len(points) + 3
+    files = list(tmp_path.glob("*.json"))
+    assert [f.name for f in files] == ["fake-1-t1-float32-v2.json"]
+    stored = json.loads(files[0].read_text())["layers"]
+    assert sum(len(v) for v in stored.values()) == len(points)
+
+    again = FakeTimer()
+    lat2, _ = _latency_model(model, LatencyTable(timer=again, cache_dir=tmp_path, verbose=0))
+    assert again.calls == 0  # everything came from the file
+    assert lat2.dense_ms == lat.dense_ms
+
+    other = FakeTimer()
+    _latency_model(model, LatencyTable(threads=2, timer=other, cache_dir=tmp_path, verbose=0))
+    assert other.calls == timer.calls  # another thread count is another table
+    assert len(list(tmp_path.glob("*.json"))) == 2
+
+    # A different spatial size is a different configuration.
+    bigger = FakeTimer()
+    _latency_model(_cnn(16), LatencyTable(timer=bigger, cache_dir=tmp_path, verbose=0))
+    assert bigger.calls > 0
+
+
+def test_grid_uses_multiples_of_round_to_and_fixed_axes():
+    lat, _ = _latency_model(_cnn(), LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0, grid_points=3))
+    first = lat.terms[0].spec  # image input: 3 channels, never pruned
+    assert first.in_widths == (3,)
+    assert first.out_widths == (8, 16)
+    conv5 = lat.terms[1].spec
+    assert conv5.in_widths == (8, 16) and conv5.out_widths == (8, 24, 32)
+    assert lat.terms[-1].spec.out_widths == (5,)  # the model's output is never pruned
+
+
+def test_prediction_adds_up():
+    table = LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0)
+    model = _cnn()
+    lat, graph = _latency_model(model, table)
+    full = np.ones(graph.num_units, dtype=bool)
+    assert lat.predict(full) == pytest.approx(lat.dense_ms)
+    # Calibrated on the dense and the half-width model: the fake's whole model is
+    # its parts + 0.2 ms, so the fit finds scale 1 and constant 0.2.
+    half, measured = lat.reference
+    assert lat.predict(half) == pytest.approx(measured)
+    assert 0 < half.sum() < len(half)
+    assert lat.scale == pytest.approx(1.0)
+    assert lat.constant_ms == pytest.approx(0.2)
+    rng = np.random.default_rng(0)
+    keep = full.copy()
+    for group in graph.groups:
+        units = np.array(group.units)
+        keep[units[rng.permutation(len(units))[: len(units) // 2]]] = False
+    parts = lat.by_layer(keep)
+    assert lat.predict(keep) == pytest.approx(lat.constant_ms + lat.scale * sum(parts.values()))
+    assert lat.predict(keep) < lat.dense_ms
+    # On the grid the table returns what was measured (minus the invoke overhead):
+    # the fake's layer time is linear in each width, so bilinear interpolation is exact.
+    timer = FakeTimer()
+    for term in lat.terms:
+        spec = term.spec
+        cin = lat._kept(keep, term.input_layout, spec.input_shape[-1])
+        cout = cin if spec.kind == "depthwise" else lat._kept(keep, term.output_layout, spec.full[1])
+        expected = timer.time_layer(*spec.build_args(cin, cout)) - 0.05
+        assert parts[term.name] == pytest.approx(expected, rel=1e-6), term.name
+
+
+def test_prediction_error():
+    assert prediction_error([1.1, 0.9, 2.0], [1.0, 1.0, 2.0]) == pytest.approx({"median": 0.1, "worst": 0.1, "n": 3})
+    with pytest.raises(ValueError, match="at least one"):
+        prediction_error([], [])
+
+
+@pytest.mark.parametrize("allocation", ["uniform", "global"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_latency_target_is_met_through_the_allocation(allocation, seed):
+    model = _cnn(seed=seed)
+    timer = FakeTimer(slow=0.1)  # the 5x5 conv has most MACs but is fast
+    with use_table(LatencyTable(timer=timer, cache_dir=False, verbose=0)):
+        pruned = tfprune.prune(model, "l1", target={"latency": 0.5}, allocation=allocation, round_to=2)
+        tfprune.one_shot(pruned)
+        flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=0.5, allocation=allocation, round_to=2))
+    pruner = tfprune.Pruner(pruned)
+    cost, goal, dense = pruner.budget_status()
+    assert goal == pytest.approx(0.5 * dense)
+    assert goal - 0.02 * dense <= cost <= goal + 0.02 * dense
+    latency = pruner.cost_model.latency
+    assert cost == pytest.approx(latency.predict(pruner.keep))
+    flops = pruner.cost_model
+    kept_flops = flops.flops(pruner.keep) / flops.dense_flops
+    assert tfprune.count_flops(tfprune.slim(pruned)) == flops.flops(pruner.keep)
+    flops_keep = tfprune.Pruner(flops_pruned).keep
+    if allocation == "global":
+        # Cost-aware ranking keeps the 5x5 conv's channels (many MACs, little time):
+        # far more FLOPs kept, for a latency the FLOPs budget also spends.
+        assert kept_flops > flops.flops(flops_keep) / flops.dense_flops + 0.1
+    else:
+        assert abs(kept_flops - 0.5) > 0.02  # the budget is latency, not FLOPs
+
+
+def test_latency_ms_target_and_serialisation(tmp_path):
+    model = _cnn()
+    table = LatencyTable(threads=2, timer=FakeTimer(), cache_dir=False, verbose=0)
+    with use_table(table):
+        dense = LatencyModel.build(model, tfprune.ChannelGraph.build(model), table).dense_ms
+        pruned = tfprune.prune(model, "l2", target={"latency_ms": 0.6 * dense, "threads": 2})
+        tfprune.one_shot(pruned)
+        cost, goal, _ = tfprune.Pruner(pruned).budget_status()
+        assert goal == pytest.approx(0.6 * dense)
+        assert cost <= goal + 0.02 * dense
+        path = tmp_path / "m.keras"
+        pruned.save(path)
+        loaded = keras.models.load_model(path)
+        target = tfprune.Pruner(loaded).budget["target"]
+    assert (target.metric, target.threads, target.quantize) == ("latency_ms", 2, None)
+
+
+def test_latency_target_errors():
+    model = _cnn()
+    with use_table(LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0)):
+        with pytest.raises(errors.BudgetError, match=r"latency <= 0.01 x dense.*smallest model reachable"):
+            tfprune.prune(model, "l1", target={"latency": 0.01})
+    with pytest.raises(errors.PruningArgumentError, match="fraction of the dense model's measured latency"):
+        tfprune.prune(model, "l1", target={"latency": 3.0})
+    with pytest.raises(errors.PruningArgumentError, match="only apply to latency targets"):
+        tfprune.prune(model, "l1", target={"flops": 0.5, "threads": 2})
+    with pytest.raises(errors.PruningArgumentError, match="quantize"):
+        tfprune.prune(model, "l1", target={"latency": 0.5, "quantize": "int4"})
+    unmeasured = LayerSpec(keras.layers.Conv2D, {"filters": 4, "kernel_size": (7, 7)}, (9, 9, 3), "grid", (3,), (4,))
+    with pytest.raises(KeyError, match="not measured at widths"):
+        LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0).lookup(unmeasured, 3, 4)
+
+
+def test_litert_timer_measures_with_the_interpreter(tmp_path):
+    x = keras.Input((6, 6, 8))
+    model = keras.Model(x, keras.layers.Conv2D(8, 3, padding="same")(x))
+    timer = LiteRTTimer(threads=1, warmup=1, runs=2)
+    table = LatencyTable(timer=timer, cache_dir=tmp_path, verbose=0, grid_points=2)
+    lat, _ = _latency_model(model, table)
+    # overhead, one layer point (8x8), whole model; nothing is prunable, so no half-width model
+    assert timer.invocations == 3 * (1 + 1 + 1)
+    assert lat.dense_ms > 0
+    assert timer.runtime.startswith("litert-")
+    # The layer is one fused op with constant weights (variables would be READ_VARIABLE
+    # ops that XNNPACK cannot pre-pack, and time ~10x slower than in the real model).
+    path = tmp_path / "layer.tflite"
+    path.write_bytes(timer.layer_tflite(*lat.terms[0].spec.build_args(8, 8)))
+    assert tfprune.inspect_tflite(path)["ops"] == {"CONV_2D": 1}
+    again = LiteRTTimer(threads=1, warmup=1, runs=2)
+    _latency_model(model, LatencyTable(timer=again, cache_dir=tmp_path, verbose=0, grid_points=2))
+    assert again.invocations == 0
+
+
+def test_calibration_scales_the_parts_to_the_whole_model():
+    """Layers timed alone run faster than in the model: the fit finds the scale."""
+
+    class WarmCacheTimer(FakeTimer):
+        def time_model(self, model):
+            self.calls += 1
+            per_layer = tfprune.metrics.flops_by_layer(model)
+            return 1.0 + 3.0 * sum(macs * 1e-5 for macs in per_layer.values())
+
+    table = LatencyTable(timer=WarmCacheTimer(), cache_dir=False, verbose=0)
+    model = _cnn()
+    lat, graph = _latency_model(model, table)
+    assert lat.scale == pytest.approx(3.0)
+    assert lat.constant_ms == pytest.approx(1.0)
+    keep = np.ones(graph.num_units, dtype=bool)
+    for group in graph.groups:
+        keep[np.array(group.units)[::3]] = False
+    small = tfprune.slim(model, tfprune.convert.PrunePlan.from_keep(graph, keep))
+    assert lat.predict(keep) == pytest.approx(WarmCacheTimer().time_model(small), rel=1e-6)
+
+
+def test_int8_timer_times_a_full_integer_layer(tmp_path):
+    timer = LiteRTTimer(threads=1, quantize="int8", warmup=1, runs=2)
+    args = (keras.layers.Conv2D, {"filters": 8, "kernel_size": 3, "padding": "same"}, (6, 6, 8))
+    path = tmp_path / "layer.tflite"
+    path.write_bytes(timer.layer_tflite(*args))
+    ops = tfprune.inspect_tflite(path)["ops"]
+    assert ops["CONV_2D"] == 1 and ops.get("QUANTIZE", 0) >= 1  # an int8 conv, float32 at the edges
+    assert timer.time_layer(*args) > 0
+    assert timer.invocations == 3
+    table = LatencyTable(threads=1, quantize="int8", timer=timer, cache_dir=tmp_path)
+    assert table.path.name.endswith("-t1-int8-v2.json")  # its own table
+    with pytest.raises(ValueError, match="quantize"):
+        LiteRTTimer(quantize="float16")
