@@ -1,14 +1,17 @@
 """Latency budgets against FLOPs budgets, measured on LiteRT (issue 14).
 
-For each model (``weights=None``, 224x224x3, float32, batch 1) and thread
-count:
+For each model (``weights=None``, 224x224x3, batch 1) and thread count,
+in float32 or, with ``--quantize int8``, full integer (int8 weights and
+activations, float32 inputs/outputs; the latency table is the int8 one and
+every model is exported full-integer, calibrated on random inputs: the
+calibration ranges change the values, not the ops or their cost):
 
 1. the latency lookup table is built (or read from its cache,
    ``tfprune.latency.LatencyTable``), and with it the latency model
    ``t(keep) = constant + sum of per-layer table entries``;
 2. for each latency target ``r`` (fraction of the dense model's measured
    latency): ``one_shot(prune(model, "l1", target={"latency": r, "threads":
-   n}))`` and ``slim``;
+   n, "quantize": q}))`` and ``slim``;
 3. the FLOPs-budget model *at the same predicted latency*: the FLOPs
    fraction whose allocation (same method, same ``allocation``) the latency
    model predicts to be as fast, found by bisection on the cost models
@@ -22,9 +25,11 @@ Reported: measured latency ratio against the target; ``L/F`` (measured
 speed-up / FLOPs speed-up) of both models; FLOPs and parameters each keeps;
 the table's prediction error (``|predicted / measured - 1|``) over every
 timed model (median and worst). The load average is recorded around every
-comparison. Results: ``benchmarks/results/latency_budget.json`` and ``.md``.
+comparison. Results: ``benchmarks/results/latency_budget.json`` and ``.md``
+(``latency_budget_int8.*`` with ``--quantize int8``).
 
     python benchmarks/latency_budget.py --models MobileNetV2 --threads 1,2 --targets 0.5,0.33
+    python benchmarks/latency_budget.py --models MobileNetV2 --quantize int8
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ import numpy as np  # noqa: E402
 import tfprune  # noqa: E402
 from tfprune import selection  # noqa: E402
 from tfprune._atomic import write_atomic_files  # noqa: E402
-from tfprune.latency import prediction_error, runtime_version  # noqa: E402
+from tfprune.latency import export_for_latency, prediction_error, runtime_version  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUILDERS = {
@@ -109,9 +114,9 @@ def flops_fraction_at_latency(pruner, goal_ms: float, allocation: str) -> float:
     return predicted(low)[1]
 
 
-def slim_and_export(pruned, path):
+def slim_and_export(pruned, path, quantize):
     small = tfprune.slim(pruned)
-    tfprune.export_tflite(small, path, batch_size=1)
+    export_for_latency(small, path, quantize)
     return {"flops": tfprune.count_flops(small), "params": tfprune.count_params(small)}
 
 
@@ -119,12 +124,12 @@ def run_model(name, args, tmp) -> dict:
     keras.utils.set_random_seed(0)
     model = BUILDERS[name](args.size)
     dense_flops, dense_params = tfprune.count_flops(model), tfprune.count_params(model)
-    dense_path = tfprune.export_tflite(model, Path(tmp) / f"{name}_dense.tflite", batch_size=1)
+    dense_path = export_for_latency(model, Path(tmp) / f"{name}_dense.tflite", args.quantize)
     entry = {"flops": dense_flops, "params": dense_params, "runs": []}
     for threads in args.threads:
         for goal in args.targets:
             t0 = time.perf_counter()
-            target = {"latency": goal, "threads": threads}
+            target = {"latency": goal, "threads": threads, "quantize": args.quantize}
             pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, allocation=args.allocation))
             pruner = tfprune.Pruner(pruned)
             lat = pruner.cost_model.latency
@@ -134,8 +139,8 @@ def run_model(name, args, tmp) -> dict:
             flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation))
             flops_predicted_ms = lat.predict(tfprune.Pruner(flops_pruned).keep)
             models = {
-                "latency": slim_and_export(pruned, Path(tmp) / "latency.tflite"),
-                "flops": slim_and_export(flops_pruned, Path(tmp) / "flops.tflite"),
+                "latency": slim_and_export(pruned, Path(tmp) / "latency.tflite", args.quantize),
+                "flops": slim_and_export(flops_pruned, Path(tmp) / "flops.tflite", args.quantize),
             }
             models["latency"]["predicted_ms"] = predicted_ms
             models["flops"]["predicted_ms"] = flops_predicted_ms
@@ -150,13 +155,14 @@ def run_model(name, args, tmp) -> dict:
                     compare=cmp,
                 )
             run = {
-                "threads": threads, "target": goal, "flops_fraction_matched": fraction,
+                "threads": threads, "quantize": args.quantize or "float32", "target": goal,
+                "flops_fraction_matched": fraction,
                 "dense_predicted_ms": lat.dense_ms, "constant_ms": lat.constant_ms, "scale": lat.scale,
                 "table": str(lat.table.path), "table_build_and_prune_s": build_s, **models,
             }
             entry["runs"].append(run)
             print(
-                f"{name} {threads}t target {goal}: latency-budget ratio {models['latency']['ratio']:.3f} "
+                f"{name} {threads}t {args.quantize or 'float32'} target {goal}: latency-budget ratio {models['latency']['ratio']:.3f} "
                 f"(L/F {models['latency']['lf']:.2f}, FLOPs {models['latency']['kept_flops']:.3f}) | FLOPs-budget "
                 f"ratio {models['flops']['ratio']:.3f} (L/F {models['flops']['lf']:.2f}, FLOPs "
                 f"{models['flops']['kept_flops']:.3f}) | predicted {predicted_ms:.2f} ms, measured "
@@ -171,6 +177,7 @@ def run_model(name, args, tmp) -> dict:
 
 def markdown(result: dict) -> str:
     a, m = result["args"], result["machine"]
+    quantization = "float32" if a["quantize"] is None else "full-integer int8"
     lines = [
         "# Latency budgets vs FLOPs budgets on LiteRT",
         "",
@@ -179,13 +186,18 @@ def markdown(result: dict) -> str:
         f"start, {m['load_average_end']} at end). **The machine was shared with other jobs: re-measure on an idle "
         "machine before quoting these figures.**",
         "",
-        f"`weights=None`, {a['size']}x{a['size']}x3, float32, batch 1, XNNPACK, method `l1`, allocation "
-        f"`{a['allocation']}`, `round_to=8`. *latency budget*: `target={{'latency': r, 'threads': n}}`; "
+        f"`weights=None`, {a['size']}x{a['size']}x3, **{quantization}**, batch 1, XNNPACK, method `l1`, "
+        f"allocation `{a['allocation']}`, `round_to=8`. *latency budget*: "
+        f"`target={{'latency': r, 'threads': n, 'quantize': {a['quantize']!r}}}`; "
         "*FLOPs budget*: `target=f` with `f` chosen so that the latency model predicts the same latency. Each slim "
         f"model is timed against the dense one with `tfprune.compare_latency` ({a['rounds']} alternating rounds x "
         f"{a['runs_per_round']} invokes; a spread of the per-round ratios over {NOISY:.0%} is re-run once, then "
         "marked noisy). `ratio` = measured latency / dense; `L/F` = measured speed-up / FLOPs speed-up; "
         "`pred` = latency the table predicts.",
+        *([] if a["quantize"] is None else [
+            "", "int8: the dense and slim models are exported full-integer (int8 weights and activations, "
+            "float32 inputs/outputs), calibrated on 4 random standard-normal inputs: the ranges change the "
+            "values computed, not the ops or their cost. The latency table is the int8 one."]),
         "",
         "| model | threads | target | budget | ratio | L/F | kept FLOPs | kept params | pred ms | measured ms | "
         "dense ms | spread | load before/after |",
@@ -219,8 +231,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--allocation", default="uniform", choices=("uniform", "global"))
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--runs-per-round", type=int, default=5)
-    parser.add_argument("--out", default=str(RESULTS / "latency_budget"))
+    parser.add_argument("--quantize", default="float32", choices=("float32", "int8"),
+                        help="float32, or int8: full-integer export and the int8 latency table")
+    parser.add_argument("--out", default=None,
+                        help="results path without suffix (default benchmarks/results/latency_budget[_int8])")
     args = parser.parse_args(argv)
+    args.quantize = None if args.quantize == "float32" else args.quantize
+    if args.out is None:
+        args.out = str(RESULTS / ("latency_budget" if args.quantize is None else f"latency_budget_{args.quantize}"))
     args.threads = [int(t) for t in args.threads.split(",")]
     args.targets = [float(t) for t in args.targets.split(",")]
     t0 = time.perf_counter()
@@ -228,6 +246,7 @@ def main(argv=None) -> dict:
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_start": load_average()},
         "runtime": runtime_version(),
+        "quantize": args.quantize or "float32",
         "args": vars(args),
         "models": {},
     }

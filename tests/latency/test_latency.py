@@ -262,3 +262,25 @@ def test_int8_timer_times_a_full_integer_layer(tmp_path):
     assert table.path.name.endswith("-t1-int8-v2.json")  # its own table
     with pytest.raises(ValueError, match="quantize"):
         LiteRTTimer(quantize="float16")
+
+
+def test_int8_latency_target_reads_the_int8_table():
+    """``target={"latency": 0.5, "quantize": "int8"}`` is met on the int8 table, not the float32 one."""
+    model = _cnn()
+    float_timer, int8_timer = FakeTimer(), FakeTimer(slow=0.1)
+    float_table = LatencyTable(timer=float_timer, cache_dir=False, verbose=0)
+    int8_table = LatencyTable(quantize="int8", timer=int8_timer, cache_dir=False, verbose=0)
+    with use_table(float_table), use_table(int8_table):
+        pruned = tfprune.one_shot(
+            tfprune.prune(model, "l1", target={"latency": 0.5, "quantize": "int8"}, allocation="global", round_to=2))
+    assert float_timer.calls == 0 and int8_timer.calls > 0
+    pruner = tfprune.Pruner(pruned)
+    assert (pruner.budget["target"].metric, pruner.budget["target"].quantize) == ("latency", "int8")
+    latency = pruner.cost_model.latency
+    assert latency.table is int8_table
+    cost, goal, dense = pruner.budget_status()
+    assert dense == pytest.approx(int8_timer.time_model(model))  # the int8 timer measured the dense model
+    assert goal == pytest.approx(0.5 * dense)
+    assert goal - 0.02 * dense <= cost <= goal + 0.02 * dense
+    assert cost == pytest.approx(latency.predict(pruner.keep))
+    assert tfprune.count_flops(tfprune.slim(pruned)) < tfprune.count_flops(model)
