@@ -39,7 +39,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -52,43 +51,26 @@ import numpy as np  # noqa: E402
 import tfprune  # noqa: E402
 from tfprune import selection  # noqa: E402
 from tfprune._atomic import write_atomic_files  # noqa: E402
-from tfprune.latency import export_for_latency, prediction_error, runtime_version  # noqa: E402
+from tfprune.latency import (  # noqa: E402
+    LatencyTable,
+    export_for_latency,
+    predicted_vs_measured,
+    prediction_error,
+    runtime_version,
+    use_table,
+)
+from tfprune.latency.check import NOISY_SPREAD, load_average  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUILDERS = {
     "MobileNetV2": lambda size: keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3)),
     "ResNet50": lambda size: keras.applications.ResNet50(weights=None, input_shape=(size, size, 3)),
     "EfficientNetB0": lambda size: keras.applications.EfficientNetB0(weights=None, input_shape=(size, size, 3)),
+    # Small, for a smoke run (tests/benchmarks/test_latency_budget.py): --size 96 or less.
+    "MobileNetV2-0.35": lambda size: keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3),
+                                                                    alpha=0.35),
 }
-NOISY = 0.10
-
-
-def load_average() -> list[float]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def spread(ratios) -> float:
-    return (max(ratios) - min(ratios)) / statistics.median(ratios)
-
-
-def compare(dense_path, path, threads, args) -> dict:
-    """``compare_latency`` with the load average; re-run once when the rounds disagree by over 10 %."""
-    tries = []
-    for _ in range(2):
-        before = load_average()
-        cmp = tfprune.compare_latency(dense_path, path, num_threads=threads, rounds=args.rounds,
-                                      runs_per_round=args.runs_per_round, warmup=5)
-        cmp.update(load_average_before=before, load_average_after=load_average(), spread=spread(cmp["round_ratios"]))
-        tries.append(cmp)
-        if cmp["spread"] <= NOISY:
-            break
-    best = min(tries, key=lambda c: c["spread"])
-    best["noisy"] = best["spread"] > NOISY
-    best["tries"] = len(tries)
-    return best
+NOISY = NOISY_SPREAD  # 10 %
 
 
 def flops_fraction_at_latency(pruner, goal_ms: float, allocation: str) -> float:
@@ -114,13 +96,16 @@ def flops_fraction_at_latency(pruner, goal_ms: float, allocation: str) -> float:
     return predicted(low)[1]
 
 
-def slim_and_export(pruned, path, quantize):
+def slim_and_time(pruned, latency_model, dense_path, args) -> dict:
+    """Slim ``pruned``; time it against the dense file and predict it (``tfprune.latency.predicted_vs_measured``)."""
     small = tfprune.slim(pruned)
-    export_for_latency(small, path, quantize)
-    return {"flops": tfprune.count_flops(small), "params": tfprune.count_params(small)}
+    check = predicted_vs_measured(pruned, small, latency_model=latency_model, dense_tflite=dense_path,
+                                  rounds=args.rounds, runs_per_round=args.runs_per_round, warmup=5,
+                                  max_spread=NOISY, retries=1)
+    return {"flops": tfprune.count_flops(small), "params": tfprune.count_params(small), "check": check}
 
 
-def run_model(name, args, tmp) -> dict:
+def run_model(name, args, tmp, tables) -> dict:
     keras.utils.set_random_seed(0)
     model = BUILDERS[name](args.size)
     dense_flops, dense_params = tfprune.count_flops(model), tfprune.count_params(model)
@@ -130,29 +115,28 @@ def run_model(name, args, tmp) -> dict:
         for goal in args.targets:
             t0 = time.perf_counter()
             target = {"latency": goal, "threads": threads, "quantize": args.quantize}
-            pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, allocation=args.allocation))
+            with use_table(tables[threads]):
+                pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, allocation=args.allocation))
             pruner = tfprune.Pruner(pruned)
             lat = pruner.cost_model.latency
             build_s = time.perf_counter() - t0
             predicted_ms = lat.predict(pruner.keep)
             fraction = flops_fraction_at_latency(pruner, predicted_ms, args.allocation)
             flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation))
-            flops_predicted_ms = lat.predict(tfprune.Pruner(flops_pruned).keep)
             models = {
-                "latency": slim_and_export(pruned, Path(tmp) / "latency.tflite", args.quantize),
-                "flops": slim_and_export(flops_pruned, Path(tmp) / "flops.tflite", args.quantize),
+                "latency": slim_and_time(pruned, lat, dense_path, args),
+                "flops": slim_and_time(flops_pruned, lat, dense_path, args),
             }
-            models["latency"]["predicted_ms"] = predicted_ms
-            models["flops"]["predicted_ms"] = flops_predicted_ms
-            for kind, info in models.items():
-                cmp = compare(dense_path, Path(tmp) / f"{kind}.tflite", threads, args)
+            for info in models.values():
+                check = info.pop("check")
                 flops_speedup = dense_flops / info["flops"]
-                speedup = cmp["median_a_ms"] / cmp["median_b_ms"]
+                speedup = check["dense_ms"] / check["measured_ms"]
                 info.update(
-                    measured_ms=cmp["median_b_ms"], dense_ms=cmp["median_a_ms"], ratio=cmp["ratio"],
-                    flops_speedup=flops_speedup, latency_speedup=speedup, lf=speedup / flops_speedup,
-                    kept_flops=info["flops"] / dense_flops, kept_params=info["params"] / dense_params,
-                    compare=cmp,
+                    predicted_ms=check["predicted_ms"], measured_ms=check["measured_ms"], dense_ms=check["dense_ms"],
+                    ratio=check["measured_ratio"], predicted_ratio=check["predicted_ratio"],
+                    relative_error=check["relative_error"], flops_speedup=flops_speedup, latency_speedup=speedup,
+                    lf=speedup / flops_speedup, kept_flops=info["flops"] / dense_flops,
+                    kept_params=info["params"] / dense_params, compare=check["compare"],
                 )
             run = {
                 "threads": threads, "quantize": args.quantize or "float32", "target": goal,
@@ -162,7 +146,8 @@ def run_model(name, args, tmp) -> dict:
             }
             entry["runs"].append(run)
             print(
-                f"{name} {threads}t {args.quantize or 'float32'} target {goal}: latency-budget ratio {models['latency']['ratio']:.3f} "
+                f"{name} {threads}t {args.quantize or 'float32'} target {goal}: latency-budget ratio "
+                f"{models['latency']['ratio']:.3f} "
                 f"(L/F {models['latency']['lf']:.2f}, FLOPs {models['latency']['kept_flops']:.3f}) | FLOPs-budget "
                 f"ratio {models['flops']['ratio']:.3f} (L/F {models['flops']['lf']:.2f}, FLOPs "
                 f"{models['flops']['kept_flops']:.3f}) | predicted {predicted_ms:.2f} ms, measured "
@@ -193,7 +178,7 @@ def markdown(result: dict) -> str:
         f"model is timed against the dense one with `tfprune.compare_latency` ({a['rounds']} alternating rounds x "
         f"{a['runs_per_round']} invokes; a spread of the per-round ratios over {NOISY:.0%} is re-run once, then "
         "marked noisy). `ratio` = measured latency / dense; `L/F` = measured speed-up / FLOPs speed-up; "
-        "`pred` = latency the table predicts.",
+        f"`pred` = latency the table predicts (grid of {a['grid_points']} widths per axis).",
         *([] if a["quantize"] is None else [
             "", "int8: the dense and slim models are exported full-integer (int8 weights and activations, "
             "float32 inputs/outputs), calibrated on 4 random standard-normal inputs: the ranges change the "
@@ -224,13 +209,16 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="MobileNetV2")
+    parser.add_argument("--models", default="MobileNetV2", help=f"comma-separated, of {', '.join(BUILDERS)}")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--targets", default="0.5,0.33")
     parser.add_argument("--allocation", default="uniform", choices=("uniform", "global"))
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--runs-per-round", type=int, default=5)
+    parser.add_argument("--table-dir", default=None,
+                        help="latency table cache directory (default: tfprune's, ~/.cache/tfprune/latency)")
+    parser.add_argument("--grid-points", type=int, default=4, help="widths per axis in the latency table's grid")
     parser.add_argument("--quantize", default="float32", choices=("float32", "int8"),
                         help="float32, or int8: full-integer export and the int8 latency table")
     parser.add_argument("--out", default=None,
@@ -239,6 +227,9 @@ def main(argv=None) -> dict:
     args.quantize = None if args.quantize == "float32" else args.quantize
     if args.out is None:
         args.out = str(RESULTS / ("latency_budget" if args.quantize is None else f"latency_budget_{args.quantize}"))
+    unknown = [m for m in args.models.split(",") if m not in BUILDERS]
+    if unknown:
+        parser.error(f"--models: unknown model(s) {unknown}; expected a comma-separated list of {list(BUILDERS)}.")
     args.threads = [int(t) for t in args.threads.split(",")]
     args.targets = [float(t) for t in args.targets.split(",")]
     t0 = time.perf_counter()
@@ -250,9 +241,11 @@ def main(argv=None) -> dict:
         "args": vars(args),
         "models": {},
     }
+    tables = {t: LatencyTable(t, args.quantize, cache_dir=args.table_dir, grid_points=args.grid_points)
+              for t in args.threads}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            result["models"][name] = run_model(name, args, tmp)
+            result["models"][name] = run_model(name, args, tmp, tables)
     result["machine"]["load_average_end"] = load_average()
     result["wall_seconds"] = time.perf_counter() - t0
     out = Path(args.out)

@@ -105,7 +105,10 @@ def predicted_vs_measured(
         slim_model: ``tfprune.slim(pruned)`` (built here if None). Its FLOPs
             must be those of ``pruned``'s kept channels.
         latency_model: the :class:`~tfprune.latency.LatencyModel` to predict
-            with. Default: the one of ``pruned``'s latency target. Pass one
+            with. Default: the one of ``pruned``'s latency target (a model
+            reloaded from disk rebuilds it from the cached table, inside
+            :func:`~tfprune.latency.use_table` if the table was passed
+            that way). Pass one
             to predict a model pruned to another target (e.g. a FLOPs
             target) on the same channel graph.
         dense_tflite: the dense model already exported with
