@@ -354,7 +354,8 @@ def test_predicted_vs_measured_of_a_flops_pruned_model(monkeypatch):
     assert check["predicted_ms"] < latency.dense_ms
     assert check["target"] == {"metric": "flops", "value": 0.5}
     with use_table(LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0)):
-        wrong = tfprune.Pruner(tfprune.prune(_deeper_cnn(), "l1", target={"latency": 0.5})).cost_model.latency
+        other = tfprune.prune(_deeper_cnn(), "l1", target={"latency": 0.5}, round_to=2)
+        wrong = tfprune.Pruner(other).cost_model.latency
     with pytest.raises(errors.PruningArgumentError, match="channel units"):
         tfprune.latency.predicted_vs_measured(flops_pruned, latency_model=wrong)
 
