@@ -66,10 +66,25 @@ BUILDERS = {
     "MobileNetV2": lambda size: keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3)),
     "ResNet50": lambda size: keras.applications.ResNet50(weights=None, input_shape=(size, size, 3)),
     "EfficientNetB0": lambda size: keras.applications.EfficientNetB0(weights=None, input_shape=(size, size, 3)),
-    # Small, for a smoke run (tests/benchmarks/test_latency_budget.py): --size 96 or less.
+    # Small: MobileNetV2-0.35 at --size 96 takes ~2 min (most of it exporting the whole model 5 times);
+    # SmallCNN at --size 64 is the smoke run of tests/benchmarks/test_latency_budget.py.
     "MobileNetV2-0.35": lambda size: keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3),
                                                                     alpha=0.35),
+    "SmallCNN": lambda size: small_cnn(size),
 }
+
+
+def small_cnn(size: int) -> keras.Model:
+    """Five convolutions (one depthwise) and a classifier: ~40 M MACs at 64x64."""
+    layers = keras.layers
+    x = keras.Input((size, size, 3))
+    y = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
+    y = layers.Conv2D(64, 3, padding="same", activation="relu")(y)
+    y = layers.DepthwiseConv2D(3, padding="same", activation="relu")(y)
+    y = layers.Conv2D(64, 1, activation="relu")(y)
+    y = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(y)
+    y = layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, layers.Dense(10)(y), name="small_cnn")
 NOISY = NOISY_SPREAD  # 10 %
 
 
@@ -116,13 +131,15 @@ def run_model(name, args, tmp, tables) -> dict:
             t0 = time.perf_counter()
             target = {"latency": goal, "threads": threads, "quantize": args.quantize}
             with use_table(tables[threads]):
-                pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, allocation=args.allocation))
+                pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, allocation=args.allocation,
+                                                        round_to=args.round_to))
             pruner = tfprune.Pruner(pruned)
             lat = pruner.cost_model.latency
             build_s = time.perf_counter() - t0
             predicted_ms = lat.predict(pruner.keep)
             fraction = flops_fraction_at_latency(pruner, predicted_ms, args.allocation)
-            flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation))
+            flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation,
+                                                          round_to=args.round_to))
             models = {
                 "latency": slim_and_time(pruned, lat, dense_path, args),
                 "flops": slim_and_time(flops_pruned, lat, dense_path, args),
@@ -172,7 +189,7 @@ def markdown(result: dict) -> str:
         "machine before quoting these figures.**",
         "",
         f"`weights=None`, {a['size']}x{a['size']}x3, **{quantization}**, batch 1, XNNPACK, method `l1`, "
-        f"allocation `{a['allocation']}`, `round_to=8`. *latency budget*: "
+        f"allocation `{a['allocation']}`, `round_to={a['round_to']}`. *latency budget*: "
         f"`target={{'latency': r, 'threads': n, 'quantize': {a['quantize']!r}}}`; "
         "*FLOPs budget*: `target=f` with `f` chosen so that the latency model predicts the same latency. Each slim "
         f"model is timed against the dense one with `tfprune.compare_latency` ({a['rounds']} alternating rounds x "
@@ -214,6 +231,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--targets", default="0.5,0.33")
     parser.add_argument("--allocation", default="uniform", choices=("uniform", "global"))
+    parser.add_argument("--round-to", type=int, default=8, help="channel counts (and table widths) multiples of this")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--runs-per-round", type=int, default=5)
     parser.add_argument("--table-dir", default=None,
