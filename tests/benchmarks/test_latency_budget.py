@@ -1,4 +1,5 @@
-"""``benchmarks/latency_budget.py`` end to end, tiny: its SmallCNN at 64x64, one thread, one target (~20 s).
+"""``benchmarks/latency_budget.py`` end to end, tiny: its SmallCNN at 64x64, one thread, one target, float32
+and full-integer int8 (~20 s each).
 
 Runs the script as ``make bench-latency-budget`` does (a subprocess), with
 its latency table in a temporary directory (built from scratch, on a
@@ -18,21 +19,23 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_tiny_run_writes_json_and_markdown(tmp_path, run_benchmark):
+@pytest.mark.parametrize("quantize", ["float32", "int8"])
+def test_tiny_run_writes_json_and_markdown(tmp_path, run_benchmark, quantize):
     out = tmp_path / "lb"
     run_benchmark("latency_budget", "--models", "SmallCNN", "--size", "64", "--threads", "1",
                   "--targets", "0.7", "--rounds", "2", "--runs-per-round", "1", "--grid-points", "2",
                   "--allocation", "global", "--round-to", "2", "--table-dir", tmp_path / "table", "--out", out,
-                  timeout=600)
+                  "--quantize", quantize, timeout=600)
 
     result = json.loads(out.with_suffix(".json").read_text())
-    assert result["quantize"] == "float32" and result["args"]["quantize"] is None
+    assert result["quantize"] == quantize and result["args"]["quantize"] == (None if quantize == "float32" else "int8")
     assert len(result["machine"]["load_average_start"]) == 3 and len(result["machine"]["load_average_end"]) == 3
     assert result["runtime"].startswith("litert-") and result["wall_seconds"] > 0
     (entry,) = result["models"].values()
     (run,) = entry["runs"]
-    assert (run["threads"], run["target"], run["quantize"]) == (1, 0.7, "float32")
+    assert (run["threads"], run["target"], run["quantize"]) == (1, 0.7, quantize)
     assert run["table"].startswith(str(tmp_path / "table"))  # the table went where it was told
+    assert run["table"].endswith(f"-t1-{quantize}-v2.json")  # int8: its own table
     assert 0 < run["flops_fraction_matched"] < 1
     for kind in ("latency", "flops"):
         info = run[kind]
@@ -52,7 +55,8 @@ def test_tiny_run_writes_json_and_markdown(tmp_path, run_benchmark):
     assert entry["prediction_error"]["n"] == 2
 
     text = out.with_suffix(".md").read_text()
-    assert "**float32**" in text and "`round_to=2`" in text
+    assert ("**float32**" if quantize == "float32" else "**full-integer int8**") in text
+    assert "`round_to=2`" in text and ("calibrated on 4 random" in text) == (quantize == "int8")
     rows = [line for line in text.splitlines() if line.startswith("| SmallCNN | 1 | 0.7 | ")]
     assert len(rows) == 2
     latency_row = next(row for row in rows if row.startswith("| SmallCNN | 1 | 0.7 | latency |"))
