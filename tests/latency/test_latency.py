@@ -331,9 +331,9 @@ def test_predicted_vs_measured_after_slim(monkeypatch, quantize):
         assert ops["CONV_2D"] == 5 and ops["DEPTHWISE_CONV_2D"] == 1
     assert tfprune.count_flops(small) < tfprune.count_flops(model)
 
-    # Without slim_model it slims; another model's slim form is refused.
-    assert tfprune.latency.predicted_vs_measured(pruned, rounds=1, runs_per_round=1, warmup=0)["predicted_ms"] \
-        == check["predicted_ms"]
+    # It takes the pruning state too; without slim_model it slims; another model's slim form is refused.
+    again = tfprune.latency.predicted_vs_measured(tfprune.Pruner(pruned), rounds=1, runs_per_round=1, warmup=0)
+    assert again["predicted_ms"] == check["predicted_ms"] and len(seen) == check["tries"] + again["tries"]
     with pytest.raises(errors.PruningArgumentError, match="is not tfprune.slim"):
         tfprune.latency.predicted_vs_measured(pruned, model)
 
