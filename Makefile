@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfprune-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-latency-budget bench-widths bench-random-graphs bench-budget samples clean
+.PHONY: demo test data bench bench-quick bench-report bench-coverage bench-keras-hub bench-latency bench-latency-budget bench-latency-budget-int8 bench-widths bench-random-graphs bench-budget samples clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-latency: $(STAMP)
 # Latency budgets vs FLOPs budgets on MobileNetV2 at 224, 1 and 2 threads (~10 min; builds the latency table once).
 bench-latency-budget: $(STAMP)
 	$(PY) benchmarks/latency_budget.py --allocation global
+
+# The same for a full-integer int8 export, on its own (int8) latency table (time not measured yet).
+bench-latency-budget-int8: $(STAMP)
+	$(PY) benchmarks/latency_budget.py --allocation global --quantize int8
 
 # LiteRT latency against channel width 13..72 (~6 min).
 bench-widths: $(STAMP)

@@ -1,14 +1,17 @@
 """Latency budgets against FLOPs budgets, measured on LiteRT (issue 14).
 
-For each model (``weights=None``, 224x224x3, float32, batch 1) and thread
-count:
+For each model (``weights=None``, 224x224x3, batch 1) and thread count,
+in float32 or, with ``--quantize int8``, full integer (int8 weights and
+activations, float32 inputs/outputs; the latency table is the int8 one and
+every model is exported full-integer, calibrated on random inputs: the
+calibration ranges change the values, not the ops or their cost):
 
 1. the latency lookup table is built (or read from its cache,
    ``tfprune.latency.LatencyTable``), and with it the latency model
    ``t(keep) = constant + sum of per-layer table entries``;
 2. for each latency target ``r`` (fraction of the dense model's measured
    latency): ``one_shot(prune(model, "l1", target={"latency": r, "threads":
-   n}))`` and ``slim``;
+   n, "quantize": q}))`` and ``slim``;
 3. the FLOPs-budget model *at the same predicted latency*: the FLOPs
    fraction whose allocation (same method, same ``allocation``) the latency
    model predicts to be as fast, found by bisection on the cost models
@@ -22,9 +25,11 @@ Reported: measured latency ratio against the target; ``L/F`` (measured
 speed-up / FLOPs speed-up) of both models; FLOPs and parameters each keeps;
 the table's prediction error (``|predicted / measured - 1|``) over every
 timed model (median and worst). The load average is recorded around every
-comparison. Results: ``benchmarks/results/latency_budget.json`` and ``.md``.
+comparison. Results: ``benchmarks/results/latency_budget.json`` and ``.md``
+(``latency_budget_int8.*`` with ``--quantize int8``).
 
     python benchmarks/latency_budget.py --models MobileNetV2 --threads 1,2 --targets 0.5,0.33
+    python benchmarks/latency_budget.py --models MobileNetV2 --quantize int8
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -42,48 +46,45 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import tfprune  # noqa: E402
 from tfprune import selection  # noqa: E402
 from tfprune._atomic import write_atomic_files  # noqa: E402
-from tfprune.latency import prediction_error, runtime_version  # noqa: E402
+from tfprune.latency import (  # noqa: E402
+    LatencyTable,
+    export_for_latency,
+    predicted_vs_measured,
+    prediction_error,
+    runtime_version,
+    use_table,
+)
+from tfprune.latency.check import NOISY_SPREAD, load_average  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUILDERS = {
     "MobileNetV2": lambda size: keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3)),
     "ResNet50": lambda size: keras.applications.ResNet50(weights=None, input_shape=(size, size, 3)),
     "EfficientNetB0": lambda size: keras.applications.EfficientNetB0(weights=None, input_shape=(size, size, 3)),
+    # Small: MobileNetV2-0.35 at --size 96 takes ~2 min (most of it exporting the whole model 5 times);
+    # SmallCNN at --size 64 is the smoke run of tests/benchmarks/test_latency_budget.py.
+    "MobileNetV2-0.35": lambda size: keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3),
+                                                                    alpha=0.35),
+    "SmallCNN": lambda size: small_cnn(size),
 }
-NOISY = 0.10
 
 
-def load_average() -> list[float]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def spread(ratios) -> float:
-    return (max(ratios) - min(ratios)) / statistics.median(ratios)
-
-
-def compare(dense_path, path, threads, args) -> dict:
-    """``compare_latency`` with the load average; re-run once when the rounds disagree by over 10 %."""
-    tries = []
-    for _ in range(2):
-        before = load_average()
-        cmp = tfprune.compare_latency(dense_path, path, num_threads=threads, rounds=args.rounds,
-                                      runs_per_round=args.runs_per_round, warmup=5)
-        cmp.update(load_average_before=before, load_average_after=load_average(), spread=spread(cmp["round_ratios"]))
-        tries.append(cmp)
-        if cmp["spread"] <= NOISY:
-            break
-    best = min(tries, key=lambda c: c["spread"])
-    best["noisy"] = best["spread"] > NOISY
-    best["tries"] = len(tries)
-    return best
+def small_cnn(size: int) -> keras.Model:
+    """Five convolutions (one depthwise) and a classifier: ~40 M MACs at 64x64."""
+    layers = keras.layers
+    x = keras.Input((size, size, 3))
+    y = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
+    y = layers.Conv2D(64, 3, padding="same", activation="relu")(y)
+    y = layers.DepthwiseConv2D(3, padding="same", activation="relu")(y)
+    y = layers.Conv2D(64, 1, activation="relu")(y)
+    y = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(y)
+    y = layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, layers.Dense(10)(y), name="small_cnn")
+NOISY = NOISY_SPREAD  # 10 %
 
 
 def flops_fraction_at_latency(pruner, goal_ms: float, allocation: str) -> float:
@@ -109,54 +110,60 @@ def flops_fraction_at_latency(pruner, goal_ms: float, allocation: str) -> float:
     return predicted(low)[1]
 
 
-def slim_and_export(pruned, path):
+def slim_and_time(pruned, latency_model, dense_path, args) -> dict:
+    """Slim ``pruned``; time it against the dense file and predict it (``tfprune.latency.predicted_vs_measured``)."""
     small = tfprune.slim(pruned)
-    tfprune.export_tflite(small, path, batch_size=1)
-    return {"flops": tfprune.count_flops(small), "params": tfprune.count_params(small)}
+    check = predicted_vs_measured(pruned, small, latency_model=latency_model, dense_tflite=dense_path,
+                                  rounds=args.rounds, runs_per_round=args.runs_per_round, warmup=5,
+                                  max_spread=NOISY, retries=1)
+    return {"flops": tfprune.count_flops(small), "params": tfprune.count_params(small), "check": check}
 
 
-def run_model(name, args, tmp) -> dict:
+def run_model(name, args, tmp, tables) -> dict:
     keras.utils.set_random_seed(0)
     model = BUILDERS[name](args.size)
     dense_flops, dense_params = tfprune.count_flops(model), tfprune.count_params(model)
-    dense_path = tfprune.export_tflite(model, Path(tmp) / f"{name}_dense.tflite", batch_size=1)
+    dense_path = export_for_latency(model, Path(tmp) / f"{name}_dense.tflite", args.quantize)
     entry = {"flops": dense_flops, "params": dense_params, "runs": []}
     for threads in args.threads:
         for goal in args.targets:
             t0 = time.perf_counter()
-            target = {"latency": goal, "threads": threads}
-            pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, allocation=args.allocation))
+            target = {"latency": goal, "threads": threads, "quantize": args.quantize}
+            with use_table(tables[threads]):
+                pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=target, allocation=args.allocation,
+                                                        round_to=args.round_to))
             pruner = tfprune.Pruner(pruned)
             lat = pruner.cost_model.latency
             build_s = time.perf_counter() - t0
             predicted_ms = lat.predict(pruner.keep)
             fraction = flops_fraction_at_latency(pruner, predicted_ms, args.allocation)
-            flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation))
-            flops_predicted_ms = lat.predict(tfprune.Pruner(flops_pruned).keep)
+            flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation,
+                                                          round_to=args.round_to))
             models = {
-                "latency": slim_and_export(pruned, Path(tmp) / "latency.tflite"),
-                "flops": slim_and_export(flops_pruned, Path(tmp) / "flops.tflite"),
+                "latency": slim_and_time(pruned, lat, dense_path, args),
+                "flops": slim_and_time(flops_pruned, lat, dense_path, args),
             }
-            models["latency"]["predicted_ms"] = predicted_ms
-            models["flops"]["predicted_ms"] = flops_predicted_ms
-            for kind, info in models.items():
-                cmp = compare(dense_path, Path(tmp) / f"{kind}.tflite", threads, args)
+            for info in models.values():
+                check = info.pop("check")
                 flops_speedup = dense_flops / info["flops"]
-                speedup = cmp["median_a_ms"] / cmp["median_b_ms"]
+                speedup = check["dense_ms"] / check["measured_ms"]
                 info.update(
-                    measured_ms=cmp["median_b_ms"], dense_ms=cmp["median_a_ms"], ratio=cmp["ratio"],
-                    flops_speedup=flops_speedup, latency_speedup=speedup, lf=speedup / flops_speedup,
-                    kept_flops=info["flops"] / dense_flops, kept_params=info["params"] / dense_params,
-                    compare=cmp,
+                    predicted_ms=check["predicted_ms"], measured_ms=check["measured_ms"], dense_ms=check["dense_ms"],
+                    ratio=check["measured_ratio"], predicted_ratio=check["predicted_ratio"],
+                    relative_error=check["relative_error"], flops_speedup=flops_speedup, latency_speedup=speedup,
+                    lf=speedup / flops_speedup, kept_flops=info["flops"] / dense_flops,
+                    kept_params=info["params"] / dense_params, compare=check["compare"],
                 )
             run = {
-                "threads": threads, "target": goal, "flops_fraction_matched": fraction,
+                "threads": threads, "quantize": args.quantize or "float32", "target": goal,
+                "flops_fraction_matched": fraction,
                 "dense_predicted_ms": lat.dense_ms, "constant_ms": lat.constant_ms, "scale": lat.scale,
                 "table": str(lat.table.path), "table_build_and_prune_s": build_s, **models,
             }
             entry["runs"].append(run)
             print(
-                f"{name} {threads}t target {goal}: latency-budget ratio {models['latency']['ratio']:.3f} "
+                f"{name} {threads}t {args.quantize or 'float32'} target {goal}: latency-budget ratio "
+                f"{models['latency']['ratio']:.3f} "
                 f"(L/F {models['latency']['lf']:.2f}, FLOPs {models['latency']['kept_flops']:.3f}) | FLOPs-budget "
                 f"ratio {models['flops']['ratio']:.3f} (L/F {models['flops']['lf']:.2f}, FLOPs "
                 f"{models['flops']['kept_flops']:.3f}) | predicted {predicted_ms:.2f} ms, measured "
@@ -171,6 +178,7 @@ def run_model(name, args, tmp) -> dict:
 
 def markdown(result: dict) -> str:
     a, m = result["args"], result["machine"]
+    quantization = "float32" if a["quantize"] is None else "full-integer int8"
     lines = [
         "# Latency budgets vs FLOPs budgets on LiteRT",
         "",
@@ -179,13 +187,18 @@ def markdown(result: dict) -> str:
         f"start, {m['load_average_end']} at end). **The machine was shared with other jobs: re-measure on an idle "
         "machine before quoting these figures.**",
         "",
-        f"`weights=None`, {a['size']}x{a['size']}x3, float32, batch 1, XNNPACK, method `l1`, allocation "
-        f"`{a['allocation']}`, `round_to=8`. *latency budget*: `target={{'latency': r, 'threads': n}}`; "
+        f"`weights=None`, {a['size']}x{a['size']}x3, **{quantization}**, batch 1, XNNPACK, method `l1`, "
+        f"allocation `{a['allocation']}`, `round_to={a['round_to']}`. *latency budget*: "
+        f"`target={{'latency': r, 'threads': n, 'quantize': {a['quantize']!r}}}`; "
         "*FLOPs budget*: `target=f` with `f` chosen so that the latency model predicts the same latency. Each slim "
         f"model is timed against the dense one with `tfprune.compare_latency` ({a['rounds']} alternating rounds x "
         f"{a['runs_per_round']} invokes; a spread of the per-round ratios over {NOISY:.0%} is re-run once, then "
         "marked noisy). `ratio` = measured latency / dense; `L/F` = measured speed-up / FLOPs speed-up; "
-        "`pred` = latency the table predicts.",
+        f"`pred` = latency the table predicts (grid of {a['grid_points']} widths per axis).",
+        *([] if a["quantize"] is None else [
+            "", "int8: the dense and slim models are exported full-integer (int8 weights and activations, "
+            "float32 inputs/outputs), calibrated on 4 random standard-normal inputs: the ranges change the "
+            "values computed, not the ops or their cost. The latency table is the int8 one."]),
         "",
         "| model | threads | target | budget | ratio | L/F | kept FLOPs | kept params | pred ms | measured ms | "
         "dense ms | spread | load before/after |",
@@ -212,15 +225,28 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="MobileNetV2")
+    parser.add_argument("--models", default="MobileNetV2", help=f"comma-separated, of {', '.join(BUILDERS)}")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--targets", default="0.5,0.33")
     parser.add_argument("--allocation", default="uniform", choices=("uniform", "global"))
+    parser.add_argument("--round-to", type=int, default=8, help="channel counts (and table widths) multiples of this")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--runs-per-round", type=int, default=5)
-    parser.add_argument("--out", default=str(RESULTS / "latency_budget"))
+    parser.add_argument("--table-dir", default=None,
+                        help="latency table cache directory (default: tfprune's, ~/.cache/tfprune/latency)")
+    parser.add_argument("--grid-points", type=int, default=4, help="widths per axis in the latency table's grid")
+    parser.add_argument("--quantize", default="float32", choices=("float32", "int8"),
+                        help="float32, or int8: full-integer export and the int8 latency table")
+    parser.add_argument("--out", default=None,
+                        help="results path without suffix (default benchmarks/results/latency_budget[_int8])")
     args = parser.parse_args(argv)
+    args.quantize = None if args.quantize == "float32" else args.quantize
+    if args.out is None:
+        args.out = str(RESULTS / ("latency_budget" if args.quantize is None else f"latency_budget_{args.quantize}"))
+    unknown = [m for m in args.models.split(",") if m not in BUILDERS]
+    if unknown:
+        parser.error(f"--models: unknown model(s) {unknown}; expected a comma-separated list of {list(BUILDERS)}.")
     args.threads = [int(t) for t in args.threads.split(",")]
     args.targets = [float(t) for t in args.targets.split(",")]
     t0 = time.perf_counter()
@@ -228,12 +254,15 @@ def main(argv=None) -> dict:
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_start": load_average()},
         "runtime": runtime_version(),
+        "quantize": args.quantize or "float32",
         "args": vars(args),
         "models": {},
     }
+    tables = {t: LatencyTable(t, args.quantize, cache_dir=args.table_dir, grid_points=args.grid_points)
+              for t in args.threads}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            result["models"][name] = run_model(name, args, tmp)
+            result["models"][name] = run_model(name, args, tmp, tables)
     result["machine"]["load_average_end"] = load_average()
     result["wall_seconds"] = time.perf_counter() - t0
     out = Path(args.out)

@@ -262,3 +262,128 @@ def test_int8_timer_times_a_full_integer_layer(tmp_path):
     assert table.path.name.endswith("-t1-int8-v2.json")  # its own table
     with pytest.raises(ValueError, match="quantize"):
         LiteRTTimer(quantize="float16")
+
+
+def test_int8_latency_target_reads_the_int8_table():
+    """``target={"latency": 0.5, "quantize": "int8"}`` is met on the int8 table, not the float32 one."""
+    model = _cnn()
+    float_timer, int8_timer = FakeTimer(), FakeTimer(slow=0.1)
+    float_table = LatencyTable(timer=float_timer, cache_dir=False, verbose=0)
+    int8_table = LatencyTable(quantize="int8", timer=int8_timer, cache_dir=False, verbose=0)
+    with use_table(float_table), use_table(int8_table):
+        pruned = tfprune.one_shot(
+            tfprune.prune(model, "l1", target={"latency": 0.5, "quantize": "int8"}, allocation="global", round_to=2))
+    assert float_timer.calls == 0 and int8_timer.calls > 0
+    pruner = tfprune.Pruner(pruned)
+    assert (pruner.budget["target"].metric, pruner.budget["target"].quantize) == ("latency", "int8")
+    latency = pruner.cost_model.latency
+    assert latency.table is int8_table
+    cost, goal, dense = pruner.budget_status()
+    assert dense == pytest.approx(int8_timer.time_model(model))  # the int8 timer measured the dense model
+    assert goal == pytest.approx(0.5 * dense)
+    assert goal - 0.02 * dense <= cost <= goal + 0.02 * dense
+    assert cost == pytest.approx(latency.predict(pruner.keep))
+    assert tfprune.count_flops(tfprune.slim(pruned)) < tfprune.count_flops(model)
+
+
+def _record_compare(monkeypatch):
+    """Run the real ``compare_latency`` and record the ops of the two files it times."""
+    import tfprune.export
+
+    real, seen = tfprune.export.compare_latency, []
+
+    def recording(path_a, path_b, **kwargs):
+        seen.append({"ops": [tfprune.inspect_tflite(p)["ops"] for p in (path_a, path_b)], **kwargs})
+        return real(path_a, path_b, **kwargs)
+
+    monkeypatch.setattr(tfprune.export, "compare_latency", recording)
+    return seen
+
+
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_predicted_vs_measured_after_slim(monkeypatch, quantize):
+    """The table's prediction next to an A/B timing of the exported dense and slim models (tiny timing)."""
+    model = _cnn()
+    with use_table(LatencyTable(threads=2, quantize=quantize, timer=FakeTimer(), cache_dir=False, verbose=0)):
+        pruned = tfprune.one_shot(
+            tfprune.prune(model, "l1", target={"latency": 0.6, "threads": 2, "quantize": quantize}, round_to=2))
+    small = tfprune.slim(pruned)
+    seen = _record_compare(monkeypatch)
+    check = tfprune.latency.predicted_vs_measured(pruned, small, rounds=2, runs_per_round=1, warmup=0)
+
+    latency = tfprune.Pruner(pruned).cost_model.latency
+    assert check["predicted_ms"] == pytest.approx(latency.predict(tfprune.Pruner(pruned).keep))
+    assert check["table_dense_ms"] == latency.dense_ms
+    assert check["predicted_ratio"] == pytest.approx(check["predicted_ms"] / latency.dense_ms)
+    cmp = check["compare"]
+    assert (check["measured_ms"], check["dense_ms"]) == (cmp["median_b_ms"], cmp["median_a_ms"])
+    assert check["measured_ratio"] == pytest.approx(check["measured_ms"] / check["dense_ms"])
+    assert check["relative_error"] == pytest.approx(abs(check["predicted_ms"] / check["measured_ms"] - 1))
+    assert check["ratio_error"] == pytest.approx(abs(check["predicted_ratio"] / check["measured_ratio"] - 1))
+    assert (check["threads"], check["quantize"]) == (2, quantize)
+    assert check["target"] == {"metric": "latency", "value": 0.6, "threads": 2, "quantize": quantize}
+    assert check["tries"] == len(seen) and check["noisy"] == (check["spread"] > 0.1)
+    assert len(check["load_average_before"]) == 3
+    # Both files timed with the table's threads, in the table's quantization; slim has fewer channels.
+    assert seen[0]["num_threads"] == 2 and seen[0]["rounds"] == 2
+    for ops in seen[0]["ops"]:
+        assert ("QUANTIZE" in ops) == (quantize == "int8"), ops
+        assert ops["CONV_2D"] == 5 and ops["DEPTHWISE_CONV_2D"] == 1
+    assert tfprune.count_flops(small) < tfprune.count_flops(model)
+
+    # It takes the pruning state too; without slim_model it slims; another model's slim form is refused.
+    again = tfprune.latency.predicted_vs_measured(tfprune.Pruner(pruned), rounds=1, runs_per_round=1, warmup=0)
+    assert again["predicted_ms"] == check["predicted_ms"] and len(seen) == check["tries"] + again["tries"]
+    with pytest.raises(errors.PruningArgumentError, match="is not tfprune.slim"):
+        tfprune.latency.predicted_vs_measured(pruned, model)
+
+
+def test_predicted_vs_measured_of_a_flops_pruned_model(monkeypatch):
+    model = _cnn()
+    with use_table(LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0)):
+        latency = tfprune.Pruner(tfprune.prune(model, "l1", target={"latency": 0.5}, round_to=2)).cost_model.latency
+    flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=0.5))
+    with pytest.raises(errors.PruningArgumentError, match=r"flops <= 0.5 x dense, not a latency target.*latency_mod"):
+        tfprune.latency.predicted_vs_measured(flops_pruned)
+    with pytest.raises(errors.PruningArgumentError, match="no PruningWrapper"):
+        tfprune.latency.predicted_vs_measured(model)
+    _record_compare(monkeypatch)
+    check = tfprune.latency.predicted_vs_measured(flops_pruned, latency_model=latency, rounds=1, runs_per_round=1,
+                                                  warmup=0)
+    assert check["predicted_ms"] == pytest.approx(latency.predict(tfprune.Pruner(flops_pruned).keep))
+    assert check["predicted_ms"] < latency.dense_ms
+    assert check["target"] == {"metric": "flops", "value": 0.5}
+    with use_table(LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0)):
+        other = tfprune.prune(_deeper_cnn(), "l1", target={"latency": 0.5}, round_to=2)
+        wrong = tfprune.Pruner(other).cost_model.latency
+    with pytest.raises(errors.PruningArgumentError, match="channel units"):
+        tfprune.latency.predicted_vs_measured(flops_pruned, latency_model=wrong)
+
+
+def _deeper_cnn():
+    x = keras.Input((12, 12, 3))
+    y = keras.layers.Conv2D(16, 3, activation="relu")(x)
+    y = keras.layers.Conv2D(16, 3, activation="relu")(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    return keras.Model(x, keras.layers.Dense(5)(y))
+
+
+def test_noisy_timing_is_rerun_then_flagged(monkeypatch, tmp_path):
+    import tfprune.export
+
+    spreads = iter([[1.0, 1.5], [1.0, 1.05], [1.0, 2.0], [1.0, 1.8]])
+    calls = []
+
+    def fake_compare(path_a, path_b, **kwargs):
+        calls.append(kwargs)
+        ratios = next(spreads)
+        return {"median_a_ms": 2.0, "median_b_ms": 1.0, "ratio": 0.5, "round_ratios": ratios}
+
+    monkeypatch.setattr(tfprune.export, "compare_latency", fake_compare)
+    settled = tfprune.latency.compare_timed("a.tflite", "b.tflite", threads=2, rounds=2)
+    assert settled["tries"] == 2 and not settled["noisy"] and settled["spread"] == pytest.approx(0.05 / 1.025)
+    noisy = tfprune.latency.compare_timed("a.tflite", "b.tflite", retries=1)
+    assert noisy["tries"] == 2 and noisy["noisy"] and noisy["spread"] == pytest.approx(0.8 / 1.4)  # the less noisy
+    assert len(calls) == 4 and calls[0]["num_threads"] == 2
+    with pytest.raises(errors.PruningArgumentError, match="retries"):
+        tfprune.latency.compare_timed("a.tflite", "b.tflite", retries=-1)

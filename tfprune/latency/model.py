@@ -54,6 +54,8 @@ class LatencyModel:
         self.terms = list(terms)
         self.table = table
         self._unit_of_item = unit_of_item
+        #: Channel units of the graph the keep vectors run over.
+        self.num_units = int(num_units)
         self.dense_ms = float(dense_ms)
         self.constant_ms, self.scale = 0.0, 1.0
         self.constant_ms = self.dense_ms - self.predict(np.ones(int(num_units), dtype=bool))

@@ -41,6 +41,43 @@ def runtime_version() -> str:
     return f"litert-{litert}+tf-{tf.__version__}"
 
 
+def export_for_latency(model, path, quantize: str | None = None, *, representative_data: Any = None) -> Path:
+    """Export ``model`` at batch 1 as the latency table times it: float32, or full integer.
+
+    :func:`tfprune.export_tflite` with ``batch_size=1``; with
+    ``quantize="int8"``, int8 weights and activations, float32 inputs and
+    outputs. ``representative_data`` (int8 only) calibrates the
+    quantization ranges; by default four random standard-normal inputs:
+    the ranges change the values the model computes, not its ops or their
+    cost, so random data is enough for timing (not for accuracy).
+
+    Returns the path written.
+    """
+    from tfprune.export import export_tflite
+
+    if quantize not in QUANTIZATIONS:
+        msg = (
+            f"Argument `quantize` must be one of {QUANTIZATIONS} (the quantizations a latency table is "
+            f"measured for). Received: quantize={quantize!r}."
+        )
+        raise ValueError(msg)
+    options: dict[str, Any] = {"batch_size": 1}
+    if quantize == "int8":
+        if representative_data is None:
+            rng = np.random.default_rng(0)
+            shapes = [tuple(int(d) for d in x.shape[1:]) for x in model.inputs]
+            samples = [rng.standard_normal((4, *s), dtype=np.float32) for s in shapes]
+            representative_data = samples[0] if len(samples) == 1 else tuple(samples)
+        options.update(quantize="int8", representative_data=representative_data)
+    elif representative_data is not None:
+        msg = (
+            "`representative_data` calibrates an int8 export; a float32 export has nothing to calibrate. "
+            f"Received: quantize={quantize!r} with representative_data. Pass quantize='int8' or drop it."
+        )
+        raise ValueError(msg)
+    return export_tflite(model, path, **options)
+
+
 class LiteRTTimer:
     """Median ``invoke()`` time of small TFLite models, in milliseconds.
 
@@ -126,17 +163,8 @@ class LiteRTTimer:
 
     def time_model(self, model) -> float:
         """Latency of a whole Keras model at batch 1 (exported with :func:`tfprune.export_tflite`)."""
-        from tfprune.export import export_tflite
-
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.tflite"
-            options: dict[str, Any] = {"batch_size": 1}
-            if self.quantize == "int8":
-                rng = np.random.default_rng(0)
-                shapes = [tuple(int(d) for d in x.shape[1:]) for x in model.inputs]
-                samples = [rng.standard_normal((4, *s), dtype=np.float32) for s in shapes]
-                options.update(quantize="int8", representative_data=samples[0] if len(samples) == 1 else tuple(samples))
-            export_tflite(model, path, **options)
+            path = export_for_latency(model, Path(tmp) / "model.tflite", self.quantize)
             return self._time_bytes(path.read_bytes())
 
     def overhead(self) -> float:
