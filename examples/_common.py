@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 
 import tfprune  # noqa: E402
 from tfprune import data, export, metrics, zoo  # noqa: E402
+from tfprune._atomic import save_keras_atomic  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -112,9 +113,8 @@ def dense_baseline(task: Task, args: argparse.Namespace) -> keras.Model:
     print(f"dense baseline: training {args.dense_epochs} epochs")
     model.fit(task.train, epochs=args.dense_epochs, verbose=args.verbose, shuffle=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    # A temporary file of its own, renamed: processes sharing a cache never read or mix a partial file.
+    save_keras_atomic(model, path)
     return model
 
 
