@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 
 import tfprune  # noqa: E402
 from tfprune import data, export, metrics, zoo  # noqa: E402
+from tfprune._atomic import save_keras_atomic  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -55,6 +56,8 @@ class Task:
 def add_arguments(parser: argparse.ArgumentParser, *, out: str) -> argparse.ArgumentParser:
     """The options every comparison example shares."""
     parser.add_argument("--train-size", type=int, default=20000, help="training images used (max 60000)")
+    parser.add_argument("--test-size", type=int, default=10000,
+                        help="MNIST test images every accuracy is measured on (the first ones; max 10000)")
     parser.add_argument("--dense-epochs", type=int, default=3, help="epochs of the (cached) dense baseline")
     parser.add_argument("--prune-epochs", type=int, default=2, help="epochs of the pruning phase (both methods)")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning epochs of each slim model")
@@ -78,8 +81,14 @@ def compile_model(model: keras.Model, learning_rate: Any) -> keras.Model:
 
 
 def load_task(args: argparse.Namespace) -> Task:
+    """MNIST: the first ``--train-size`` training and ``--test-size`` test images (all 10,000 if not given)."""
     (x_train, y_train), (x_test, y_test) = data.load_mnist()
     x_train, y_train = x_train[: args.train_size], y_train[: args.train_size]
+    test_size = getattr(args, "test_size", None)
+    if test_size is not None:
+        if not 0 < test_size <= len(x_test):
+            raise SystemExit(f"--test-size must be in 1..{len(x_test)} (MNIST test images); received {test_size}.")
+        x_test, y_test = x_test[:test_size], y_test[:test_size]
     return Task(
         train=data.make_dataset(x_train, y_train, args.batch_size, shuffle=True, seed=args.seed),
         test=data.make_dataset(x_test, y_test, 512),
@@ -104,9 +113,8 @@ def dense_baseline(task: Task, args: argparse.Namespace) -> keras.Model:
     print(f"dense baseline: training {args.dense_epochs} epochs")
     model.fit(task.train, epochs=args.dense_epochs, verbose=args.verbose, shuffle=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    # A temporary file of its own, renamed: processes sharing a cache never read or mix a partial file.
+    save_keras_atomic(model, path)
     return model
 
 
@@ -264,7 +272,8 @@ def markdown_table(result: dict) -> str:
     lines = [
         f"# {result['method']} vs L1 at the same FLOPs (MNIST, small ResNet)",
         "",
-        f"{a['train_size']} training images, dense {a['dense_epochs']} epochs; each pruned model: "
+        f"{a['train_size']} training / {a.get('test_size') or 10000} test images, dense {a['dense_epochs']} epochs; "
+        "each pruned model: "
         f"{a['prune_epochs']} pruning + {a['finetune_epochs']} fine-tuning epochs; round_to={a['round_to']}. "
         "Latency: LiteRT, 1 thread, timed alternately with the dense model; `ratio` = pruned / dense.",
         "",

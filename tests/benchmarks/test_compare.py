@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import pathlib
 
 import pytest
@@ -46,8 +47,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.tflite]
 
 @pytest.fixture(scope="session")
 def dense_cache(tmp_path_factory):
-    """One cached dense baseline for the tests of a process (the same settings, so the same cache key)."""
-    return tmp_path_factory.mktemp("compare-dense")
+    """One cached dense baseline for every test of the session (the same settings, so the same cache key).
+
+    Under pytest-xdist the workers share it: it is in the directory above
+    each worker's base temporary directory. ``examples/_common.py`` writes the
+    baseline to a temporary file and renames it, so two workers that train it
+    at the same time both leave a whole file, and a later test loads it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "compare-dense"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 def test_admm_vs_l1_runs_end_to_end(tmp_path, load_example):
     example = load_example("admm_vs_l1")
     result = example.main(
-        ["--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
+        ["--train-size", "512", "--test-size", "1000", "--dense-epochs", "1", "--prune-epochs", "1",
+         "--finetune-epochs", "0",
          "--latency-rounds", "1", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
          "--verbose", "0", "--round-to", "4"]
     )

@@ -10,7 +10,8 @@ import pytest
 def test_lrf_vs_l1_runs_and_matches_flops(tmp_path, load_example):
     example = load_example("lrf_vs_l1")
     result = example.main(
-        ["--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
+        ["--train-size", "512", "--test-size", "1000", "--dense-epochs", "1", "--prune-epochs", "1",
+         "--finetune-epochs", "0",
          "--target", "0.4", "--latency-rounds", "1", "--out", str(tmp_path / "out"),
          "--cache", str(tmp_path / "cache"), "--verbose", "0"]
     )

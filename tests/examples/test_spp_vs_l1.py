@@ -11,7 +11,8 @@ import pytest
 def test_spp_vs_l1_compares_at_the_same_flops(tmp_path, load_example):
     example = load_example("spp_vs_l1")
     result = example.main([
-        "--train-size", "512", "--dense-epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "0",
+        "--train-size", "512", "--test-size", "1000", "--dense-epochs", "1", "--prune-epochs", "1",
+        "--finetune-epochs", "0",
         "--batch-size", "32", "--A", "0.5", "--latency-rounds", "2", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"),
         "--verbose", "0",
     ])
