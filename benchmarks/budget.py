@@ -541,6 +541,11 @@ def _merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
     return [r for r in old if _combination(r) not in replaced] + [r for r in new if _combination(r) not in shadowed]
 
 
+def _unreachable(row: dict) -> bool:
+    """Refused by the library with a ``BudgetError``: the target is below the smallest reachable model."""
+    return (row.get("error") or "").startswith("BudgetError")
+
+
 def _stopped(row: dict) -> bool:
     """Stopped by ``--deadline`` or the per-pair ``--timeout`` (not a verdict on the method)."""
     return (row.get("error") or "").startswith(("not run", "not finished"))
@@ -620,7 +625,8 @@ def render(payload: dict) -> str:
     lines += ["", f"{len(ok)} of {len(payload['rows'])} combinations ran; "
               f"{sum(r['within_tolerance'] for r in ok)} met their target within the tolerance.", ""]
     stopped = [r for r in errors if _stopped(r)]
-    failed = [r for r in errors if not _stopped(r)]
+    unreachable = [r for r in errors if _unreachable(r)]
+    failed = [r for r in errors if not _stopped(r) and not _unreachable(r)]
     if not payload.get("quick") and payload.get("registered_methods"):
         matrix = len(MODELS) * len(payload["registered_methods"]) * len(TARGETS) * len(ALLOCATIONS)
         absent = matrix - len(payload["rows"])
@@ -628,7 +634,8 @@ def render(payload: dict) -> str:
                   f"registered methods x {len(TARGETS)} targets x {len(ALLOCATIONS)} allocations): "
                   f"**{len(ok)} ran** ({sum(r['within_tolerance'] for r in ok)} within the tolerance, "
                   f"{sum(not r['within_tolerance'] for r in ok)} outside), **{len(refused)} refused** "
-                  f"(the method does not apply to the model, reason below), **{len(failed)} failed**, "
+                  f"(the method does not apply to the model, reason below), **{len(unreachable)} unreachable** "
+                  f"(a BudgetError that says what is reachable, below), **{len(failed)} failed**, "
                   f"**{len(stopped) + absent} not run** ({len(stopped)} stopped by the deadline or the per-pair "
                   f"time limit, {absent} not attempted).", ""]
     if refused:
@@ -638,8 +645,8 @@ def render(payload: dict) -> str:
                          f"{row['allocation']}: {row['refused']}")
         lines.append("")
     if errors:
-        lines += ["## Combinations that failed or did not run", ""]
-        for row in sorted(errors, key=_stopped):
+        lines += ["## Combinations unreachable, failed or not run", ""]
+        for row in sorted(errors, key=lambda r: (not _unreachable(r), _stopped(r))):
             message = row["error"].replace("\n", " ").replace("|", "\\|")[:400]
             lines.append(f"- {row['model']} / {row['method']} / {row['metric']} {row['requested']:g} / "
                          f"{row['allocation']}: {message}")

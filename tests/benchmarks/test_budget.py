@@ -61,7 +61,8 @@ def _invocation(argv):
 @pytest.mark.filterwarnings("ignore")
 def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, load_benchmark):
     """``--merge-from`` replaces one (model, method, target, allocation), keeps the pair's other rows
-    and a measured row over a re-run stopped by the deadline; a refusal is counted apart from failures and runs stopped by the deadline."""
+    and a measured row over a re-run stopped by the deadline; a refusal and an unreachable target (BudgetError) are counted apart from failures and runs stopped by the
+    deadline."""
     budget = load_benchmark("budget")
     base = {"rows": [
         _row("ResNet50", "spp", "flops", 0.5, "uniform"),
@@ -86,8 +87,8 @@ def test_merge_replaces_combinations_not_pairs_and_counts_refusals(tmp_path, loa
     assert [inv["argv"][0] for inv in merged["invocations"]][:2] == ["a", "b"]
     text = (tmp_path / "budget.md").read_text()
     assert "**2 ran** (2 within the tolerance, 0 outside), **1 refused**" in text
-    assert "**1 failed**, **188 not run** (0 stopped by the deadline or the per-pair time limit, 188 not attempted)" \
-        in text
+    assert "**1 unreachable** (a BudgetError that says what is reachable, below), **0 failed**, **188 not run** " \
+        "(0 stopped by the deadline or the per-pair time limit, 188 not attempted)" in text
     assert "| MobileNetV2 | lrf | fit | 64 | flops 0.5 | uniform | refused (below) |" in text
     assert "- MobileNetV2 / lrf / flops 0.5 / uniform: MobileNetV2 has no KxK conv" in text
     assert "- ResNet50 / admm / flops 0.5 / uniform: BudgetError: unreachable" in text
