@@ -84,6 +84,8 @@ def small_cnn(size: int) -> keras.Model:
     y = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(y)
     y = layers.GlobalAveragePooling2D()(y)
     return keras.Model(x, layers.Dense(10)(y), name="small_cnn")
+
+
 NOISY = NOISY_SPREAD  # 10 %
 
 
