@@ -86,6 +86,37 @@ def test_load_mnist_uint8_pixels(mnist_dir):
     assert len(y_test) == 10000
 
 
+def test_a_second_load_decodes_once_and_returns_independent_copies(
+    mnist_dir, monkeypatch
+):
+    """Decoding (gunzip + unpickle) happens once per process; every caller
+    still gets its own writable arrays, so mutating one load cannot change
+    the next."""
+    first = mnist.load_mnist(mnist_dir, fetch=False, normalize=False)
+    calls = []
+    real = mnist._decode
+    monkeypatch.setattr(
+        mnist, "_decode", lambda raw: calls.append(1) or real(raw)
+    )
+    (x_train, y_train), (x_test, _) = mnist.load_mnist(
+        mnist_dir, fetch=False, normalize=False
+    )
+    assert calls == []  # served from the decoded arrays
+    np.testing.assert_array_equal(x_train, first[0][0])
+    assert x_train.flags.writeable and y_train.flags.writeable
+    x_train[...] = 0
+    y_train[...] = -1
+    (x_again, y_again), _ = mnist.load_mnist(
+        mnist_dir, fetch=False, normalize=False
+    )
+    np.testing.assert_array_equal(x_again, first[0][0])
+    np.testing.assert_array_equal(y_again, first[0][1])
+    (x_float, _), _ = mnist.load_mnist(mnist_dir, fetch=False)
+    np.testing.assert_array_equal(
+        x_float, x_again.astype(np.float32) / np.float32(255.0)
+    )
+
+
 def test_fetch_uses_the_cache_without_downloading(mnist_dir, monkeypatch):
     def no_download(dest):
         msg = "must not download when the cache is valid"

@@ -181,20 +181,46 @@ def load_mnist(
             )
             raise _errors.DataIntegrityError(msg)
         raw = fetch_mnist(data_dir, force=True).read_bytes()
-    return _decode(raw, normalize=normalize)
+        digest = _cache.sha256_bytes(raw)
+    (x_train, y_train), (x_test, y_test) = _decoded(raw, digest)
+    return (
+        (_to_images(x_train, normalize=normalize), y_train.copy()),
+        (_to_images(x_test, normalize=normalize), y_test.copy()),
+    )
+
+
+#: Decoded pixels (uint8, read-only) and labels by the sha256 of the file:
+#: gunzip + unpickle + rounding take seconds, and a process (a benchmark, an
+#: example, a test worker) loads MNIST several times. Callers get copies.
+_DECODED: dict[
+    str, tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+] = {}
+
+
+def _decoded(
+    raw: bytes, digest: str
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The uint8 images and int64 labels of verified bytes, decoded once per process."""
+    if digest not in _DECODED:
+        arrays = _decode(raw)
+        for array in (*arrays[0], *arrays[1]):
+            array.flags.writeable = False
+        _DECODED.clear()  # one file at a time
+        _DECODED[digest] = arrays
+    return _DECODED[digest]
 
 
 def _decode(
-    raw: bytes, *, normalize: bool
+    raw: bytes,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Turn the verified ``mnist.pkl.gz`` bytes into the returned arrays."""
+    """Turn the verified ``mnist.pkl.gz`` bytes into uint8 images and labels."""
     with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
         (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = _safe_pickle.load(
             f, encoding="latin1"
         )
-    x_train = _to_images(np.concatenate([x_tr, x_va]), normalize=normalize)
+    x_train = _to_pixels(np.concatenate([x_tr, x_va]))
     y_train = np.concatenate([y_tr, y_va]).astype(np.int64)
-    x_test = _to_images(x_te, normalize=normalize)
+    x_test = _to_pixels(x_te)
     y_test = np.asarray(y_te).astype(np.int64)
     if (
         len(x_train) != _NUM_TRAIN or len(x_test) != _NUM_TEST
@@ -204,13 +230,17 @@ def _decode(
     return (x_train, y_train), (x_test, y_test)
 
 
-def _to_images(flat: np.ndarray, *, normalize: bool) -> np.ndarray:
-    """(N, 784) float pixel/256 -> (N, 28, 28, 1) uint8 or float32 in [0, 1]."""
+def _to_pixels(flat: np.ndarray) -> np.ndarray:
+    """(N, 784) float pixel/256 -> (N, 28, 28, 1) uint8."""
     # The pickle stores pixel / 256 (max 255/256); recover the exact bytes.
     pixels = np.clip(np.rint(flat * 256.0), 0, 255).astype(np.uint8)
-    pixels = pixels.reshape(-1, 28, 28, 1)
+    return pixels.reshape(-1, 28, 28, 1)
+
+
+def _to_images(pixels: np.ndarray, *, normalize: bool) -> np.ndarray:
+    """uint8 pixels -> a new array: a copy, or float32 in [0, 1] (pixel / 255)."""
     if not normalize:
-        return pixels
+        return pixels.copy()
     images = pixels.astype(np.float32)
     images /= np.float32(255.0)
     return images
