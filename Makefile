@@ -47,7 +47,7 @@ bench-keras-hub: $(STAMP)
 bench-budget: $(STAMP)
 	$(PY) benchmarks/budget.py
 
-# LiteRT latency of slimmed ResNet50/MobileNetV2 vs FLOPs (49 min on 2 cores shared with other jobs).
+# LiteRT latency of slimmed ResNet50/MobileNetV2 vs FLOPs (~4 min on an idle 2-core machine).
 bench-latency: $(STAMP)
 	$(PY) benchmarks/latency.py
 

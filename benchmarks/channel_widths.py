@@ -1,5 +1,9 @@
 """LiteRT latency against channel width: do widths that are multiples of 8 run faster?
 
+(``--step 16`` asks the same of multiples of 16; ``--quantize int8`` times
+full-integer exports, ``tfprune.latency.export_for_latency``, so that
+``round_to`` can be chosen per runtime.)
+
 For every width ``w`` in ``--widths`` (default 13..72) a conv stack is built:
 ``Input(40, 40, 16) -> 3 x [Conv2D(w, 3x3, same) + ReLU] -> GAP -> Dense(10)``,
 exported to float32 TFLite and timed with LiteRT (XNNPACK). Every width that
@@ -34,6 +38,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tfprune  # noqa: E402
+from tfprune._atomic import write_atomic_files  # noqa: E402
+from tfprune.latency import export_for_latency  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -64,8 +70,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--runs-per-round", type=int, default=15)
-    parser.add_argument("--out", default=str(RESULTS / "channel_widths"))
+    parser.add_argument("--step", type=int, default=8, help="the channel multiple tested (8: XNNPACK's float tile)")
+    parser.add_argument("--quantize", default="float32", choices=("float32", "int8"))
+    parser.add_argument("--out", default=None,
+                        help="results path without suffix (default benchmarks/results/channel_widths[_int8][_stepN])")
     args = parser.parse_args(argv)
+    step, quantize = args.step, (None if args.quantize == "float32" else args.quantize)
+    if args.out is None:
+        suffix = ("" if quantize is None else f"_{quantize}") + ("" if step == 8 else f"_step{step}")
+        args.out = str(RESULTS / f"channel_widths{suffix}")
     if "-" in args.widths:
         lo, hi = (int(v) for v in args.widths.split("-"))
         widths = list(range(lo, hi + 1))
@@ -77,16 +90,16 @@ def main(argv=None) -> dict:
 
     needed = set(widths)
     for w in widths:
-        if w % 8:
-            needed.add(-(-w // 8) * 8)
-            if w > 8:
-                needed.add(w // 8 * 8)
+        if w % step:
+            needed.add(-(-w // step) * step)
+            if w > step:
+                needed.add(w // step * step)
     rows: dict[int, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}
         for w in sorted(needed):
             model = build(w, args.size, args.in_channels, args.depth)
-            paths[w] = tfprune.export_tflite(model, Path(tmp) / f"w{w}.tflite", batch_size=1)
+            paths[w] = export_for_latency(model, Path(tmp) / f"w{w}.tflite", quantize)
             rows[w] = {"width": w, "macs": tfprune.count_flops(model)}
         print(f"exported {len(paths)} models in {time.perf_counter() - t0:.0f} s", flush=True)
         for n in threads:
@@ -96,39 +109,39 @@ def main(argv=None) -> dict:
                 stats = tfprune.benchmark_tflite(paths[w], num_threads=n, warmup=10, runs=30)
                 rows[w][f"median_ms_{key}"] = stats["median_ms"]
             for w in widths:
-                if w % 8 == 0:
+                if w % step == 0:
                     continue
-                up = -(-w // 8) * 8
+                up = -(-w // step) * step
                 cmp = tfprune.compare_latency(
                     paths[w], paths[up], num_threads=n, rounds=args.rounds, runs_per_round=args.runs_per_round
                 )
-                rows[w][f"ratio_vs_ceil8_{key}"] = cmp["median_a_ms"] / cmp["median_b_ms"]
-                if w > 8:
-                    down = w // 8 * 8
+                rows[w][f"ratio_vs_ceil{step}_{key}"] = cmp["median_a_ms"] / cmp["median_b_ms"]
+                if w > step:
+                    down = w // step * step
                     cmp = tfprune.compare_latency(
                         paths[w], paths[down], num_threads=n, rounds=args.rounds,
                         runs_per_round=args.runs_per_round,
                     )
-                    rows[w][f"ratio_vs_floor8_{key}"] = cmp["median_a_ms"] / cmp["median_b_ms"]
+                    rows[w][f"ratio_vs_floor{step}_{key}"] = cmp["median_a_ms"] / cmp["median_b_ms"]
                 print(
-                    f"{key} w={w:3d} t(w)/t(ceil8)={rows[w][f'ratio_vs_ceil8_{key}']:.2f} "
-                    f"t(w)/t(floor8)={rows[w].get(f'ratio_vs_floor8_{key}', float('nan')):.2f}",
+                    f"{key} w={w:3d} t(w)/t(ceil{step})={rows[w][f'ratio_vs_ceil{step}_{key}']:.2f} "
+                    f"t(w)/t(floor{step})={rows[w].get(f'ratio_vs_floor{step}_{key}', float('nan')):.2f}",
                     flush=True,
                 )
-            ref = [rows[w][f"median_ms_{key}"] / rows[w]["macs"] for w in needed if w % 8 == 0]
+            ref = [rows[w][f"median_ms_{key}"] / rows[w]["macs"] for w in needed if w % step == 0]
             for w in needed:
                 rows[w][f"time_per_mac_norm_{key}"] = rows[w][f"median_ms_{key}"] / rows[w]["macs"] / float(np.mean(ref))
 
     summary = {}
     for n in threads:
         key = f"{n}t"
-        odd = [rows[w] for w in widths if w % 8]
-        up = np.array([r[f"ratio_vs_ceil8_{key}"] for r in odd])
+        odd = [rows[w] for w in widths if w % step]
+        up = np.array([r[f"ratio_vs_ceil{step}_{key}"] for r in odd])
         summary[key] = {
             "odd_widths": len(odd),
-            "odd_slower_than_ceil8": int((up > 1.0).sum()),
-            "median_ratio_vs_ceil8": float(np.median(up)),
-            "max_ratio_vs_ceil8": float(up.max()),
+            f"odd_slower_than_ceil{step}": int((up > 1.0).sum()),
+            f"median_ratio_vs_ceil{step}": float(np.median(up)),
+            f"max_ratio_vs_ceil{step}": float(up.max()),
             "width_of_max": int(odd[int(up.argmax())]["width"]),
             "median_time_per_mac_odd": float(np.median([r[f"time_per_mac_norm_{key}"] for r in odd])),
         }
@@ -147,15 +160,15 @@ def main(argv=None) -> dict:
         "wall_seconds": time.perf_counter() - t0,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(markdown(result, widths, threads))
+    write_atomic_files([(out.with_suffix(".json"), json.dumps(result, indent=1).encode()),
+                        (out.with_suffix(".md"), markdown(result, widths, threads, step).encode())])
     print(json.dumps(summary, indent=1))
     return result
 
 
-def markdown(result: dict, widths: list[int], threads: list[int]) -> str:
+def markdown(result: dict, widths: list[int], threads: list[int], step: int = 8) -> str:
     a = result["args"]
+    c, f = f"ceil{step}", f"floor{step}"
     lines = [
         "# LiteRT latency against channel width",
         "",
@@ -165,29 +178,29 @@ def markdown(result: dict, widths: list[int], threads: list[int]) -> str:
         f"{result['wall_seconds'] / 60:.1f} min).",
         "",
         f"Model: `Input({a['size']}, {a['size']}, {a['in_channels']})` -> {a['depth']} x "
-        "[Conv2D(w, 3x3, same) + ReLU] -> GAP -> Dense(10), float32, batch 1, LiteRT "
-        "(XNNPACK). `t(w)/t(ceil8)`: latency of width w divided by the latency of the next "
-        "multiple of 8 (more MACs), timed side by side with `tfprune.compare_latency` "
+        f"[Conv2D(w, 3x3, same) + ReLU] -> GAP -> Dense(10), {a.get('quantize', 'float32')}, batch 1, LiteRT "
+        f"(XNNPACK). `t(w)/t({c})`: latency of width w divided by the latency of the next "
+        f"multiple of {step} (more MACs), timed side by side with `tfprune.compare_latency` "
         f"({a['rounds']} alternating rounds x {a['runs_per_round']} invokes); above 1 means the "
         "odd width is slower than the wider rounded-up model. `t/MAC`: median latency per MAC "
-        "normalised to the mean of the multiples of 8.",
+        f"normalised to the mean of the multiples of {step}.",
         "",
         "## Summary",
         "",
-        "| threads | odd widths | slower than ceil8 | median t(w)/t(ceil8) | max (width) | median t/MAC of odd widths |",
+        f"| threads | odd widths | slower than {c} | median t(w)/t({c}) | max (width) | median t/MAC of odd widths |",
         "|---|---|---|---|---|---|",
     ]
     for n in threads:
         s = result["summary"][f"{n}t"]
         lines.append(
-            f"| {n} | {s['odd_widths']} | {s['odd_slower_than_ceil8']} | {s['median_ratio_vs_ceil8']:.2f} "
-            f"| {s['max_ratio_vs_ceil8']:.2f} ({s['width_of_max']}) | {s['median_time_per_mac_odd']:.2f} |"
+            f"| {n} | {s['odd_widths']} | {s[f'odd_slower_than_{c}']} | {s[f'median_ratio_vs_{c}']:.2f} "
+            f"| {s[f'max_ratio_vs_{c}']:.2f} ({s['width_of_max']}) | {s['median_time_per_mac_odd']:.2f} |"
         )
     lines += ["", "## Per width", ""]
     head = "| width | MMACs |"
     sep = "|---|---|"
     for n in threads:
-        head += f" ms ({n}t) | t(w)/t(ceil8) ({n}t) | t(w)/t(floor8) ({n}t) | t/MAC ({n}t) |"
+        head += f" ms ({n}t) | t(w)/t({c}) ({n}t) | t(w)/t({f}) ({n}t) | t/MAC ({n}t) |"
         sep += "---|---|---|---|"
     lines += [head, sep]
     for r in result["rows"]:
@@ -200,7 +213,7 @@ def markdown(result: dict, widths: list[int], threads: list[int]) -> str:
                 return "" if v is None else f"{v:.2f}"
 
             line += (
-                f" {r[f'median_ms_{k}']:.3f} | {fmt(f'ratio_vs_ceil8_{k}')} | {fmt(f'ratio_vs_floor8_{k}')} "
+                f" {r[f'median_ms_{k}']:.3f} | {fmt(f'ratio_vs_{c}_{k}')} | {fmt(f'ratio_vs_{f}_{k}')} "
                 f"| {fmt(f'time_per_mac_norm_{k}')} |"
             )
         lines.append(line)

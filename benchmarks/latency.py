@@ -21,10 +21,9 @@ measured speed-up ``L = t_dense / t_variant`` (medians) and their quotient
 average is recorded before and after every comparison.
 
 Results: ``benchmarks/results/latency.json`` and ``.md``. Run with
-``make bench-latency``: it took 49 minutes on 2 cores shared with other jobs
-(load average 11-17), most of it in a sparsity search (each try pruned and
-slimmed the model: ~3 minutes per ResNet50 variant there) that the FLOPs
-budget has since replaced; see the JSON's ``wall_seconds``. Options ``--models``, ``--size``, ``--threads``,
+``make bench-latency``: about 4 minutes on an idle 2-core machine (49 minutes
+once at load 11-17, with a sparsity search the FLOPs budget has since
+replaced); see the JSON's ``wall_seconds``. Options ``--models``, ``--size``, ``--threads``,
 ``--rounds`` make a quick run (e.g. ``--models MobileNetV2 --size 96``).
 """
 

@@ -89,8 +89,15 @@ def small_cnn(size: int) -> keras.Model:
 NOISY = NOISY_SPREAD  # 10 %
 
 
-def flops_fraction_at_latency(pruner, goal_ms: float, allocation: str) -> float:
-    """The FLOPs fraction whose allocation the latency model predicts at ``goal_ms`` (bisection)."""
+def flops_fraction_at_latency(pruner, latency_model, goal_ms: float, allocation: str) -> float:
+    """The FLOPs fraction whose allocation ``latency_model`` predicts at ``goal_ms`` (bisection).
+
+    ``pruner`` must not have pruned yet: the FLOPs allocation starts from the
+    dense model, as ``prune(model, target=<fraction>)`` does.
+    """
+    if not pruner.keep.all():
+        msg = "flops_fraction_at_latency needs a pruner that has not pruned yet (every channel kept)."
+        raise ValueError(msg)
     cost = pruner.cost_model
     candidates = pruner.candidates(pruner.method)
 
@@ -100,7 +107,7 @@ def flops_fraction_at_latency(pruner, goal_ms: float, allocation: str) -> float:
         keep = pruner.keep.copy()
         for c in candidates:
             keep[c.units] = result.keep[c.key]
-        return cost.latency.predict(keep), result.cost / cost.dense_flops
+        return latency_model.predict(keep), result.cost / cost.dense_flops
 
     low, high = 0.01, 1.0
     for _ in range(25):
@@ -138,7 +145,9 @@ def run_model(name, args, tmp, tables) -> dict:
             lat = pruner.cost_model.latency
             build_s = time.perf_counter() - t0
             predicted_ms = lat.predict(pruner.keep)
-            fraction = flops_fraction_at_latency(pruner, predicted_ms, args.allocation)
+            unpruned = tfprune.Pruner(tfprune.prune(model, "l1", target=0.5, allocation=args.allocation,
+                                                    round_to=args.round_to))
+            fraction = flops_fraction_at_latency(unpruned, lat, predicted_ms, args.allocation)
             flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation,
                                                           round_to=args.round_to))
             models = {

@@ -89,7 +89,9 @@ def add_parser(sub: Any) -> None:
                    help="a tensorflow-datasets name, a folder with one sub-folder per class, or an .npz with x and y")
     p.add_argument("--data-dir", help="tensorflow-datasets data directory (TFDS names only)")
     p.add_argument("--target", required=True, help="budget: flops=0.5 (fraction of the dense MACs), params=0.5, "
-                   "flops=2e6 (absolute), or 0.5 (= flops=0.5)")
+                   "flops=2e6 (absolute), 0.5 (= flops=0.5), latency=0.5 (fraction of the dense model's "
+                   "measured LiteRT latency, with --threads; of the int8 model with --quantize int8) or "
+                   "latency_ms=3.0")
     p.add_argument("--method", default="l1", help=f"pruning method: {', '.join(METHODS)} (default l1)")
     p.add_argument("--epochs", type=int, default=2, help="pruning epochs: the budget ramps from dense to the target")
     p.add_argument("--finetune-epochs", type=int, default=1, help="epochs with the final masks (default 1)")
@@ -109,6 +111,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--exclude", nargs="*", default=[], help="layers whose filters are kept")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--latency-rounds", type=int, default=10, help="A/B rounds of the LiteRT timing (0: skip)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="LiteRT interpreter threads of the latency timing and of a latency target (default 1)")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras fit verbosity (1: progress bars)")
     p.set_defaults(run=run)
 
@@ -207,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    for name in ("epochs", "batch_size", "calibration_samples"):
+    for name in ("epochs", "batch_size", "calibration_samples", "threads"):
         value = getattr(args, name)
         if value < 1:
             flag = "--" + name.replace("_", "-")
@@ -242,12 +246,16 @@ def _check_args(args: argparse.Namespace) -> None:
     from tfprune.selection import Target
 
     target = _target_value(args.target)
-    if Target.parse(target).is_latency:  # also raises a clear error for a bad target
+    try:
+        parsed = Target.parse(target)
+    except ValueError as exc:
         raise errors.PruningArgumentError(
-            f"--target {args.target!r}: `tfprune prune` takes FLOPs or parameter targets; latency "
-            "targets (measured LiteRT latency) need the Python API for now: "
-            "tfprune.prune(model, method, target={'latency': 0.5}) (docs/budgets.md)."
-        )
+            f"--target {args.target!r} is not a budget: {exc} Examples: --target flops=0.5, params=1e6, "
+            "latency=0.5, latency_ms=3.0."
+        ) from None
+    if parsed.is_latency:
+        # The deployed model is timed: the int8 one with --quantize int8, with --threads threads.
+        target = Target(parsed.metric, parsed.value, threads=args.threads, quantize=args.quantize).get_config()
     args.target = target
 
 
@@ -270,7 +278,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "finetune_epochs": args.finetune_epochs, "loss": args.loss, "optimizer": args.optimizer,
         "learning_rate": args.learning_rate, "batch_size": args.batch_size,
         "validation_fraction": args.validation_fraction, "seed": args.seed, "round_to": args.round_to,
-        "allocation": args.allocation, "exclude": sorted(args.exclude),
+        "allocation": args.allocation, "exclude": sorted(args.exclude), "threads": args.threads,
     }
 
 

@@ -76,24 +76,52 @@ def finish(
     }
     latency = None
     if args.latency_rounds:
-        latency = tfprune.compare_latency(exported["dense_tflite"], exported["tflite"], rounds=args.latency_rounds)
+        latency = tfprune.compare_latency(exported["dense_tflite"], exported["tflite"], rounds=args.latency_rounds,
+                                          num_threads=args.threads)
+    latency_check = _latency_check(pruned, small, args)
 
     files["widths_png"] = tfprune.plot_widths(small, staging / "widths.png", reference=dense).name
-    report = _report(dense, small, source, state, args, slim_eval, litert, latency, exported, files)
+    report = _report(dense, small, source, state, args, slim_eval, litert, latency, exported, files, latency_check)
     files["report_json"], files["report_md"] = "report.json", "report.md"
     (staging / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (staging / "report.md").write_text(markdown(report), encoding="utf-8")
     return report
 
 
-def _report(dense, small, source, state, args, slim_eval, litert, latency, exported, files) -> dict[str, Any]:
+def _latency_check(pruned: keras.Model, small: keras.Model, args: argparse.Namespace) -> dict[str, Any] | None:
+    """For a latency target: the table's prediction, and (with ``--latency-rounds``) the measured latency.
+
+    The measurement is :func:`tfprune.latency.predicted_vs_measured`: dense
+    and slim exported as the target is deployed (float32, or full integer
+    with ``--quantize int8``) and timed A/B with the target's threads.
+    """
+    if not Target.parse(args.target).is_latency:
+        return None
+    from tfprune import latency
+
+    pruner = tfprune.Pruner(pruned)
+    model = pruner.cost_model.latency
+    predicted = model.predict(pruner.keep)
+    check: dict[str, Any] = {"predicted_ms": predicted, "table_dense_ms": model.dense_ms,
+                             "predicted_ratio": predicted / model.dense_ms}
+    if args.latency_rounds:
+        measured = latency.predicted_vs_measured(pruner, small, rounds=args.latency_rounds)
+        check.update({k: v for k, v in measured.items() if k != "compare"})
+    return check
+
+
+def _report(dense, small, source, state, args, slim_eval, litert, latency, exported, files,
+            latency_check=None) -> dict[str, Any]:
     """The content of report.json."""
     counts = {
         "dense": {"params": tfprune.count_params(dense), "flops": tfprune.count_flops(dense)},
         "slim": {"params": tfprune.count_params(small), "flops": tfprune.count_flops(small)},
     }
     target = Target.parse(args.target)
-    dense_cost, slim_cost = counts["dense"][target.metric], counts["slim"][target.metric]
+    if target.is_latency:  # milliseconds: the table's prediction is what the budget holds to
+        dense_cost, slim_cost = latency_check["table_dense_ms"], latency_check["predicted_ms"]
+    else:
+        dense_cost, slim_cost = counts["dense"][target.metric], counts["slim"][target.metric]
     requested = target.absolute(dense_cost)
     dense_row = {**counts["dense"], "accuracy": state["dense"]["accuracy"], "loss": state["dense"]["loss"]}
     slim_row = {
@@ -126,6 +154,7 @@ def _report(dense, small, source, state, args, slim_eval, litert, latency, expor
         "latency": None if latency is None else {
             **latency, "a": "dense.tflite", "b": "slim.tflite", "load_average": list(os.getloadavg()),
         },
+        "latency_target": latency_check,
         "history": [
             {**row, "phase": "prune" if row["epoch"] <= args.epochs else "finetune"} for row in state["history"]
         ],
@@ -145,6 +174,10 @@ def summary_line(report: dict[str, Any]) -> str:
     )
     if report["latency"]:
         text += f", LiteRT latency {report['latency']['speedup']:.2f}x as fast"
+    check = report.get("latency_target")
+    if check and "measured_ms" in check:
+        text += (f"; latency target: predicted {check['predicted_ms']:.3f} ms, measured {check['measured_ms']:.3f} ms "
+                 f"({check['measured_ratio']:.3f}x dense)")
     return text
 
 
@@ -181,15 +214,33 @@ def markdown(report: dict[str, Any]) -> str:
             f"| LiteRT latency, median ms ({latency['threads']} thread, batch {latency['batch_size']}) | "
             f"{latency['median_a_ms']:.3f} | {latency['median_b_ms']:.3f} | {latency['ratio']:.3f} |"
         )
+    check = report.get("latency_target")
+    if check:
+        requested, achieved = f"{t['requested']:.3f} ms", f"{t['achieved']:.3f} ms predicted"
+    else:
+        requested, achieved = f"{t['requested']:,.0f}", f"{t['achieved']:,}"
     lines += [
         "",
-        f"**Target:** {t['metric']} <= {t['requested']:,.0f} ({t['requested_fraction']:.3g} x dense); "
-        f"reached {t['achieved']:,} ({t['achieved_fraction']:.3g} x dense): "
+        f"**Target:** {t['metric']} <= {requested} ({t['requested_fraction']:.3g} x dense); "
+        f"reached {achieved} ({t['achieved_fraction']:.3g} x dense): "
         f"**{'met' if t['met'] else 'not met'}**"
         + ("." if t["within_2_percent"] or not t["met"] else
            " (more than 2% below it: the channel counts could not land closer; see the BudgetWarning).")
         ,
     ]
+    if check and "measured_ms" in check:
+        noisy = " (noisy: the rounds spread more than 10 %)" if check["noisy"] else ""
+        lines += [
+            "",
+            f"**Latency target, predicted vs measured** (LiteRT, {check['threads']} thread(s), "
+            f"{check['quantize'] or 'float32'}): the latency table predicted {check['predicted_ms']:.3f} ms "
+            f"({check['predicted_ratio']:.3f} x dense), measured {check['measured_ms']:.3f} ms "
+            f"({check['measured_ratio']:.3f} x the dense {check['dense_ms']:.3f} ms timed alongside){noisy}; "
+            f"prediction error {check['relative_error']:.1%}.",
+        ]
+    elif check:
+        lines += ["", f"**Latency target:** the latency table predicted {check['predicted_ms']:.3f} ms "
+                  "(not measured: --latency-rounds 0)."]
     if latency:
         lines += [
             "",

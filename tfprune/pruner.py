@@ -341,7 +341,10 @@ class Pruner:
                         allocation=budget["allocation"],
                         normalize=budget["normalize"],
                         tolerance=tolerance,
+                        # Latency: keep the channels whose measured milliseconds
+                        # buy the most score-weighted MACs (docs/budgets.md).
                         cost_aware=target.is_latency,
+                        work_fn=cost_model.flops if target.is_latency else None,
                     )
                     self._allocation_cache = (key, result)
         except selection.Unreachable as exc:

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import tfprune
 from tfprune import cli, cli_prune, cli_report, data
+from tfprune.latency import LatencyTable, use_table
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +159,57 @@ def test_budget_ramp_reaches_the_target_on_a_step_training_reaches(prune_steps, 
     assert fires[0] == 0 and schedule(fires[-1])[1] == 0.5  # the last update is at full progress
     assert len(fires) >= 2 and fires[-1] <= max(1, prune_steps - 1 - steps_per_epoch // 4)
 
+
+
+class _MacTimer:
+    """Deterministic layer and model times (ms) from MACs, so the allocation does not follow timer noise."""
+
+    runtime = "fake-macs"
+
+    def time_layer(self, layer_class, config, input_shape):
+        x = keras.Input(tuple(input_shape), batch_size=1)
+        return 0.01 + 1e-6 * tfprune.count_flops(keras.Model(x, layer_class.from_config(config)(x)))
+
+    def time_model(self, model):
+        return 0.05 + 1e-6 * tfprune.count_flops(model)
+
+    def overhead(self):
+        return 0.01
+
+
+def test_latency_target_reports_predicted_and_measured(mnist, tmp_path, capsys, monkeypatch):
+    """--target latency=r: the report puts the table's prediction next to the measured LiteRT latency
+    of the exported slim model (the table's layer times are a deterministic stand-in here; the
+    LiteRT timer is tested in tests/latency)."""
+    x, y = mnist
+    np.savez(tmp_path / "d.npz", x=x[:200], y=y[:200])
+    model_path = tmp_path / "dense.keras"
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+    h = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(h)  # ~0.1 ms: more than timer noise
+    h = keras.layers.Conv2D(64, 3, strides=2, activation="relu")(keras.layers.MaxPooling2D()(h))
+    keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(h))).save(model_path)
+    out = tmp_path / "run"
+    argv = ["prune", str(model_path), "--data", str(tmp_path / "d.npz"), "--target", "latency=0.6",
+            "--epochs", "1", "--finetune-epochs", "0", "--out", str(out), "--latency-rounds", "2",
+            "--round-to", "4", "--allocation", "global", "--verbose", "0"]
+    table = LatencyTable(timer=_MacTimer(), cache_dir=tmp_path / "cache", verbose=0)
+    with use_table(table):
+        assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    target, check = report["target"], report["latency_target"]
+    assert report["settings"]["target"] == {"metric": "latency", "value": 0.6, "threads": 1, "quantize": None}
+    assert target["metric"] == "latency" and target["met"], target
+    assert target["requested"] == pytest.approx(0.6 * check["table_dense_ms"])
+    assert target["achieved"] == pytest.approx(check["predicted_ms"])
+    # Inside fit the ramp's last step lands as close under the target as the channel steps allow.
+    assert 0.5 <= check["predicted_ratio"] <= 0.6 + 1e-9
+    assert target["within_2_percent"] == (check["predicted_ratio"] >= 0.58)
+    assert check["measured_ms"] > 0 and check["dense_ms"] > 0 and check["threads"] == 1
+    assert check["quantize"] is None and check["relative_error"] >= 0
+    assert report["slim"]["flops"] < report["dense"]["flops"]
+    assert "latency target: predicted" in printed
+    assert "Latency target, predicted vs measured" in (out / "report.md").read_text()
+    assert list((tmp_path / "cache").glob("fake-macs-t1-float32-*.json"))  # the table is cached for the next run

@@ -188,3 +188,30 @@ def test_cost_aware_global_cuts_where_units_are_expensive(seed):
     assert allocate(candidates, cost, 0.5 * dense, allocation="uniform", cost_aware=True, **uniform).counts == (
         allocate(candidates, cost, 0.5 * dense, allocation="uniform", **uniform).counts
     )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cost_aware_with_work_keeps_work_that_is_cheap_in_cost(seed):
+    """Latency per MAC: g0's units cost 4x the time of g1's for the same MACs, g2 does 4x the MACs for 4x the time."""
+    rng = np.random.default_rng(seed)
+    candidates, latency, total = _linear_problem([32, 32, 32], rng, round_to=None, weights=np.array([4.0, 1.0, 4.0]))
+    macs = np.repeat([1.0, 1.0, 4.0], 32)
+    work = lambda keep: float(macs[keep].sum())  # noqa: E731
+    dense = latency(np.ones(total, dtype=bool))
+    kwargs = {"base_keep": np.ones(total, dtype=bool), "allocation": "global", "tolerance": 0.03 * dense}
+    plain = allocate(candidates, latency, 0.5 * dense, **kwargs)
+    aware = allocate(candidates, latency, 0.5 * dense, cost_aware=True, work_fn=work, **kwargs)
+    assert abs(aware.cost - 0.5 * dense) <= 0.03 * dense
+    # g0 spends time for little work: cut first; g1 and g2 give the same work per millisecond.
+    assert aware.counts["g0"] < plain.counts["g0"]
+    assert aware.counts["g1"] > plain.counts["g1"] and aware.counts["g2"] > plain.counts["g2"]
+    assert work(_keep_of(aware, candidates, total)) > work(_keep_of(plain, candidates, total))
+    # Work measured in the budget's own cost: the plain global ranking.
+    assert allocate(candidates, latency, 0.5 * dense, cost_aware=True, work_fn=latency, **kwargs).counts == plain.counts
+
+
+def _keep_of(result, candidates, total):
+    keep = np.ones(total, dtype=bool)
+    for cand in candidates:
+        keep[cand.units] = result.keep[cand.key]
+    return keep

@@ -17,11 +17,15 @@ a cost function over a boolean keep vector (see
   ``global_pruning=True``), with a cost budget instead of a channel ratio.
 
 With ``cost_aware=True`` (latency budgets), ``global`` ranks each unit by its
-normalised score divided by its group's marginal cost per unit (relative to
-the mean over groups): channels are kept where they are cheap in the budget's
-cost and cut where they are expensive, the greedy ratio rule of the
+value per unit of the budget's cost, the greedy ratio rule of the
 latency-saliency knapsack of HALP (Shen et al., "Structural Pruning via
-Latency-Saliency Knapsack", NeurIPS 2022, Section 3).
+Latency-Saliency Knapsack", NeurIPS 2022, Section 3): a unit's value is its
+normalised score times its group's *work* per unit (``work_fn``, e.g. the
+MACs it computes; one if not given), its cost its group's marginal cost per
+unit (each relative to the mean over groups). With ``work_fn`` = MACs and a
+latency cost, channels are kept where a millisecond buys the most
+(score-weighted) computation and cut where time is spent for little work; when
+``work_fn`` is the cost itself the rule is plain ``global``.
 
 Both then *fill*: while the budget allows, one more ``round_to`` step is
 given back to a group (``uniform``: the most pruned group first; ``global``:
@@ -148,26 +152,43 @@ class _Search:
         #: Divisor of each candidate's normalised scores (``cost_aware``).
         self.unit_costs = np.ones(len(self.candidates))
 
-    def measure_unit_costs(self) -> None:
-        """Each candidate's cost per unit: the cost saved by cutting it to its floor, per unit cut.
+    def measure_unit_costs(self, work_fn=None) -> None:
+        """Set each candidate's score divisor: its cost per unit over its work per unit.
 
-        Stored relative to the mean over candidates (1.0: average); a group
-        that cannot be cut gets 1.0.
+        Both are relative to the mean over candidates (1.0: average); see
+        :meth:`relative_per_unit`. Without ``work_fn`` every unit's work is 1.
         """
-        current = [int(c[-1]) for c in self.choices]
-        whole = self.cost(current)
+        self.unit_costs = self.relative_per_unit(self.cost_fn)
+        if work_fn is not None:
+            self.unit_costs = self.unit_costs / self.relative_per_unit(work_fn)
+
+    def relative_per_unit(self, fn) -> np.ndarray:
+        """What ``fn`` saves per unit cut when a candidate alone is cut from its full width to its floor.
+
+        Measured with every candidate at its full width (units already
+        pruned counted as kept), so the weights do not move as pruning
+        proceeds: pruning is monotone, and a ranking that moved between the
+        steps of a schedule would cut channels that a later step wants back.
+        Relative to the mean over candidates, floored at 1e-3 (a group that
+        saves nothing is never weighted more than 1000x the average); a
+        group that cannot be cut gets 1.0.
+        """
+        full = self.base_keep.copy()
+        for cand in self.candidates:
+            full[cand.units] = True
+        whole = float(fn(full))
         per_unit = np.full(len(self.candidates), np.nan)
-        for i, choices in enumerate(self.choices):
-            removed = current[i] - int(choices[0])
+        for i, cand in enumerate(self.candidates):
+            removed = cand.size - cand.floor
             if removed > 0:
-                trial = list(current)
-                trial[i] = int(choices[0])
-                per_unit[i] = max(whole - self.cost(trial), 0.0) / removed
+                trial = full.copy()
+                trial[cand.units[cand.floor:]] = False
+                per_unit[i] = max(whole - float(fn(trial)), 0.0) / removed
         finite = per_unit[np.isfinite(per_unit)]
         mean = float(finite.mean()) if finite.size else 0.0
-        if mean > 0:
-            floor = 1e-3 * mean  # a group that saves nothing is never worth more than 1000x the average
-            self.unit_costs = np.where(np.isfinite(per_unit), np.maximum(per_unit, floor) / mean, 1.0)
+        if mean <= 0:
+            return np.ones(len(self.candidates))
+        return np.where(np.isfinite(per_unit), np.maximum(per_unit, 1e-3 * mean) / mean, 1.0)
 
     def ranked_scores(self, normalize: str | None) -> list[np.ndarray]:
         """Normalised scores of every candidate, divided by its relative unit cost."""
@@ -217,6 +238,7 @@ def allocate(
     normalize: str | None = "mean",
     tolerance: float = 0.0,
     cost_aware: bool = False,
+    work_fn: Callable[[np.ndarray], float] | None = None,
 ) -> Allocation:
     """Kept units of every candidate so that ``cost_fn(keep) <= budget``.
 
@@ -235,6 +257,9 @@ def allocate(
             ``budget + tolerance`` is taken.
         cost_aware: with ``"global"``, rank units by score per unit of
             cost (module docstring); ignored by ``"uniform"``.
+        work_fn: with ``cost_aware``, what a unit's score is weighted by
+            (a function of the keep vector like ``cost_fn``, e.g. MACs);
+            ``None``: every unit's work is one.
 
     Raises:
         Unreachable: even the smallest configuration costs more than
@@ -247,7 +272,7 @@ def allocate(
         raise ValueError(msg)
     search = _Search(candidates, base_keep, cost_fn)
     if cost_aware and allocation == "global":
-        search.measure_unit_costs()
+        search.measure_unit_costs(work_fn)
     smallest = [int(c[0]) for c in search.choices]
     current = [int(c[-1]) for c in search.choices]
     minimum = search.cost(smallest)
