@@ -160,7 +160,6 @@ def test_budget_ramp_reaches_the_target_on_a_step_training_reaches(prune_steps, 
     assert len(fires) >= 2 and fires[-1] <= max(1, prune_steps - 1 - steps_per_epoch // 4)
 
 
-
 class _MacTimer:
     """Deterministic layer and model times (ms) from MACs, so the allocation does not follow timer noise."""
 
@@ -177,7 +176,7 @@ class _MacTimer:
         return 0.01
 
 
-def test_latency_target_reports_predicted_and_measured(mnist, tmp_path, capsys, monkeypatch):
+def test_latency_target_reports_predicted_and_measured(mnist, tmp_path, capsys):
     """--target latency=r: the report puts the table's prediction next to the measured LiteRT latency
     of the exported slim model (the table's layer times are a deterministic stand-in here; the
     LiteRT timer is tested in tests/latency)."""
