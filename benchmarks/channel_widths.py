@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 import tfprune  # noqa: E402
 from tfprune._atomic import write_atomic_files  # noqa: E402
 from tfprune.latency import export_for_latency  # noqa: E402
+from tfprune.latency.check import load_average  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -52,13 +53,6 @@ def build(width: int, size: int, in_channels: int, depth: int) -> keras.Model:
         x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv{i}")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, keras.layers.Dense(10)(x), name=f"stack_{width}")
-
-
-def load_average() -> list[float]:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return []
 
 
 def main(argv=None) -> dict:

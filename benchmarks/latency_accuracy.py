@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402  (benchmarks/compare.py: task, baseline, run_one)
 import tfprune  # noqa: E402
 from latency_budget import flops_fraction_at_latency  # noqa: E402
+from report import fmt_mean_std  # noqa: E402  (benchmarks/report.py)
 from tfprune._atomic import write_atomic_files  # noqa: E402
 from tfprune.latency.check import load_average  # noqa: E402
 
@@ -59,8 +59,7 @@ def flops_at_latency(ctx: compare.Context, ratio: float) -> float:
     round_to = ctx.args.round_to
     latency = tfprune.Pruner(tfprune.prune(ctx.dense, "l1", target=_latency_target(ratio), allocation="global",
                                            round_to=round_to)).cost_model.latency
-    unpruned = tfprune.Pruner(tfprune.prune(ctx.dense, "l1", target=0.5, allocation="global", round_to=round_to))
-    return flops_fraction_at_latency(unpruned, latency, ratio * latency.dense_ms, "global")
+    return flops_fraction_at_latency(ctx.dense, latency, ratio * latency.dense_ms, "global", round_to)
 
 
 def _runner(budget: str):
@@ -80,14 +79,6 @@ for _budget in BUDGETS:
     compare.LABELS[f"l1-{_budget}"] = LABELS[_budget]
 
 
-def _mean_std(values):
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
-
-
 def markdown(result: dict) -> str:
     s = result["settings"]
     lines = [
@@ -100,8 +91,8 @@ def markdown(result: dict) -> str:
         f"{s['round_to']}`. Latency: LiteRT float32, 1 thread, batch 1, each slim model timed A/B against the "
         "dense one. Mean ± sample std over the seeds.",
         "",
-        "| latency target | budget | seeds | accuracy | measured latency / dense | FLOPs / dense | params / dense |",
-        "|---|---|---|---|---|---|---|",
+        "| latency target | budget | accuracy | measured latency / dense | FLOPs / dense | params / dense |",
+        "|---|---|---|---|---|---|",
     ]
     for ratio in sorted({r["target"] for r in result["runs"]}, reverse=True):
         for budget in BUDGETS:
@@ -110,9 +101,10 @@ def markdown(result: dict) -> str:
             if not rows:
                 continue
             lines.append(
-                f"| {ratio:g} | {LABELS[budget]} | {len(rows)} | {_mean_std([r['accuracy'] for r in rows])} | "
-                f"{_mean_std([r['latency_ratio'] for r in rows])} | {_mean_std([r['flops_ratio'] for r in rows])} | "
-                f"{_mean_std([r['params'] / result['dense']['params'] for r in rows])} |"
+                f"| {ratio:g} | {LABELS[budget]} | {fmt_mean_std([r['accuracy'] for r in rows])} | "
+                f"{fmt_mean_std([r['latency_ratio'] for r in rows])} | "
+                f"{fmt_mean_std([r['flops_ratio'] for r in rows])} | "
+                f"{fmt_mean_std([r['params'] / result['dense']['params'] for r in rows])} |"
             )
     failed = [r for r in result["runs"] if r.get("error")]
     if failed:

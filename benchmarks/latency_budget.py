@@ -89,15 +89,13 @@ def small_cnn(size: int) -> keras.Model:
 NOISY = NOISY_SPREAD  # 10 %
 
 
-def flops_fraction_at_latency(pruner, latency_model, goal_ms: float, allocation: str) -> float:
+def flops_fraction_at_latency(model, latency_model, goal_ms: float, allocation: str, round_to) -> float:
     """The FLOPs fraction whose allocation ``latency_model`` predicts at ``goal_ms`` (bisection).
 
-    ``pruner`` must not have pruned yet: the FLOPs allocation starts from the
-    dense model, as ``prune(model, target=<fraction>)`` does.
+    The FLOPs allocation (L1 scores, ``allocation``, ``round_to``) starts
+    from the dense ``model``, as ``prune(model, "l1", target=<fraction>)`` does.
     """
-    if not pruner.keep.all():
-        msg = "flops_fraction_at_latency needs a pruner that has not pruned yet (every channel kept)."
-        raise ValueError(msg)
+    pruner = tfprune.Pruner(tfprune.prune(model, "l1", target=0.5, allocation=allocation, round_to=round_to))
     cost = pruner.cost_model
     candidates = pruner.candidates(pruner.method)
 
@@ -145,9 +143,7 @@ def run_model(name, args, tmp, tables) -> dict:
             lat = pruner.cost_model.latency
             build_s = time.perf_counter() - t0
             predicted_ms = lat.predict(pruner.keep)
-            unpruned = tfprune.Pruner(tfprune.prune(model, "l1", target=0.5, allocation=args.allocation,
-                                                    round_to=args.round_to))
-            fraction = flops_fraction_at_latency(unpruned, lat, predicted_ms, args.allocation)
+            fraction = flops_fraction_at_latency(model, lat, predicted_ms, args.allocation, args.round_to)
             flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation,
                                                           round_to=args.round_to))
             models = {

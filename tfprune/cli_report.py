@@ -100,14 +100,12 @@ def _latency_check(pruned: keras.Model, small: keras.Model, args: argparse.Names
     from tfprune import latency
 
     pruner = tfprune.Pruner(pruned)
-    model = pruner.cost_model.latency
-    predicted = model.predict(pruner.keep)
-    check: dict[str, Any] = {"predicted_ms": predicted, "table_dense_ms": model.dense_ms,
-                             "predicted_ratio": predicted / model.dense_ms}
     if args.latency_rounds:
         measured = latency.predicted_vs_measured(pruner, small, rounds=args.latency_rounds)
-        check.update({k: v for k, v in measured.items() if k != "compare"})
-    return check
+        return {k: v for k, v in measured.items() if k != "compare"}
+    model = pruner.cost_model.latency
+    predicted = model.predict(pruner.keep)
+    return {"predicted_ms": predicted, "table_dense_ms": model.dense_ms, "predicted_ratio": predicted / model.dense_ms}
 
 
 def _report(dense, small, source, state, args, slim_eval, litert, latency, exported, files,
