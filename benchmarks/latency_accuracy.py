@@ -54,29 +54,46 @@ def _latency_target(ratio: float) -> dict:
     return {"latency": ratio, "threads": 1}
 
 
-def flops_at_latency(ctx: compare.Context, ratio: float) -> float:
+def flops_at_latency(ctx: compare.Context, ratio: float, max_group_sparsity) -> float:
     """The FLOPs fraction whose global allocation of the dense L1 scores is predicted at ``ratio`` x dense latency."""
     round_to = ctx.args.round_to
     latency = tfprune.Pruner(tfprune.prune(ctx.dense, "l1", target=_latency_target(ratio), allocation="global",
                                            round_to=round_to)).cost_model.latency
-    return flops_fraction_at_latency(ctx.dense, latency, ratio * latency.dense_ms, "global", round_to)
+    return flops_fraction_at_latency(ctx.dense, latency, ratio * latency.dense_ms, "global", round_to,
+                                     max_group_sparsity)
 
 
 def _runner(budget: str):
     def run(ctx, task, seed, ratio, callbacks):
+        limit = ctx.args.max_group_sparsity
         if budget == "latency":
             target = _latency_target(ratio)
         else:
-            target = flops_at_latency(ctx, ratio)
+            target = flops_at_latency(ctx, ratio, limit)
         model = compare._common.run_l1(ctx.dense, task, compare._example_args(ctx.args, seed), target,
-                                       callbacks=callbacks, allocation="global")
-        return model, {"target": target, "latency_target": ratio, "allocation": "global"}
+                                       callbacks=callbacks, allocation="global", max_group_sparsity=limit)
+        return model, {"target": target, "latency_target": ratio, "allocation": "global",
+                       "max_group_sparsity": limit}
     return run
 
 
 for _budget in BUDGETS:
     compare.RUNNERS[f"l1-{_budget}"] = _runner(_budget)
     compare.LABELS[f"l1-{_budget}"] = LABELS[_budget]
+
+
+def _limit(run: dict):
+    """A run's ``max_group_sparsity`` (None: no limit; runs before the option had none)."""
+    return run.get("max_group_sparsity")
+
+
+def _row(ratio: float, limit, budget: str, rows: list, dense_params: int) -> str:
+    return (
+        f"| {ratio:g} | {'-' if limit is None else f'{limit:g}'} | {LABELS[budget]} | "
+        f"{fmt_mean_std([r['accuracy'] for r in rows])} | {fmt_mean_std([r['latency_ratio'] for r in rows])} | "
+        f"{fmt_mean_std([r['flops_ratio'] for r in rows])} | "
+        f"{fmt_mean_std([r['params'] / dense_params for r in rows])} |"
+    )
 
 
 def markdown(result: dict) -> str:
@@ -91,21 +108,20 @@ def markdown(result: dict) -> str:
         f"{s['round_to']}`. Latency: LiteRT float32, 1 thread, batch 1, each slim model timed A/B against the "
         "dense one. Mean ± sample std over the seeds.",
         "",
-        "| latency target | budget | accuracy | measured latency / dense | FLOPs / dense | params / dense |",
-        "|---|---|---|---|---|---|",
+        "`max_group_sparsity`: the largest fraction of its channels one group may lose (`-`: no limit).",
+        "",
+        "| latency target | max_group_sparsity | budget | accuracy | measured latency / dense | FLOPs / dense "
+        "| params / dense |",
+        "|---|---|---|---|---|---|---|",
     ]
+    limits = sorted({_limit(r) for r in result["runs"]}, key=lambda v: -1.0 if v is None else v)
     for ratio in sorted({r["target"] for r in result["runs"]}, reverse=True):
-        for budget in BUDGETS:
-            rows = [r for r in result["runs"] if r["target"] == ratio and r["method"] == f"l1-{budget}"
-                    and not r.get("error")]
-            if not rows:
-                continue
-            lines.append(
-                f"| {ratio:g} | {LABELS[budget]} | {fmt_mean_std([r['accuracy'] for r in rows])} | "
-                f"{fmt_mean_std([r['latency_ratio'] for r in rows])} | "
-                f"{fmt_mean_std([r['flops_ratio'] for r in rows])} | "
-                f"{fmt_mean_std([r['params'] / result['dense']['params'] for r in rows])} |"
-            )
+        for limit in limits:
+            for budget in BUDGETS:
+                rows = [r for r in result["runs"] if r["target"] == ratio and r["method"] == f"l1-{budget}"
+                        and _limit(r) == limit and not r.get("error")]
+                if rows:
+                    lines.append(_row(ratio, limit, budget, rows, result["dense"]["params"]))
     failed = [r for r in result["runs"] if r.get("error")]
     if failed:
         lines += ["", "Failed runs:", ""] + [f"- {r['method']} {r['target']:g} seed {r['seed']}: {r['error']}"
@@ -122,6 +138,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--targets", nargs="+", type=float, default=[0.5, 0.33],
                         help="latency of the slim model as fractions of the dense model's")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--max-group-sparsity", type=float, default=None,
+                        help="passed to tfprune.prune for both budgets (default: no limit)")
     parser.add_argument("--out", default=str(compare.HERE / "results" / "latency_accuracy"),
                         help="results path without suffix")
     own, rest = parser.parse_known_args(argv)
@@ -134,32 +152,38 @@ def main(argv=None) -> dict:
         print(f"{path}: earlier results have other settings; starting afresh.")
         result = {"kind": KIND, "runs": []}
     result["settings"] = compare.settings_of(args)
-    done = {(r["method"], r["target"], r["seed"]) for r in result["runs"] if not r.get("error")}
+    args.max_group_sparsity = limit = own.max_group_sparsity
+    done = {(r["method"], r["target"], r["seed"], _limit(r)) for r in result["runs"] if not r.get("error")}
     ctx = None
     for seed in own.seeds:
         for ratio in own.targets:
             for budget in BUDGETS:
                 method = f"l1-{budget}"
-                if (method, ratio, seed) in done:
+                key = (method, ratio, seed, limit)
+                if key in done:
                     continue
                 if ctx is None:
                     args.work.mkdir(parents=True, exist_ok=True)
                     ctx = compare.dense_context(args)
                     result["dense"] = ctx.dense_row
-                print(f"\n== {method}, latency target {ratio:g}, seed {seed}", flush=True)
+                print(f"\n== {method}, latency target {ratio:g}, seed {seed}, max_group_sparsity {limit}", flush=True)
                 t0 = time.perf_counter()
                 try:
                     row = compare.run_one(ctx, method, ratio, seed)
                 except Exception as error:  # noqa: BLE001  (one failed run must not lose the others)
                     row = {"method": method, "target": ratio, "seed": seed, "error": f"{type(error).__name__}: {error}"}
-                row.update(run_seconds=time.perf_counter() - t0, load_average=load_average())
-                result["runs"] = [r for r in result["runs"] if (r["method"], r["target"], r["seed"]) !=
-                                  (method, ratio, seed)] + [row]
+                row.update(run_seconds=time.perf_counter() - t0, load_average=load_average(), max_group_sparsity=limit)
+                result["runs"] = [r for r in result["runs"]
+                                  if (r["method"], r["target"], r["seed"], _limit(r)) != key] + [row]
                 result["updated"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
                 seeds = sorted({r["seed"] for r in result["runs"]})
                 targets = sorted({r["target"] for r in result["runs"]}, reverse=True)
-                result["command"] = ("python benchmarks/latency_accuracy.py --targets "
-                                     f"{' '.join(f'{t:g}' for t in targets)} --seeds {' '.join(map(str, seeds))}")
+                limits = sorted({_limit(r) for r in result["runs"] if _limit(r) is not None})
+                result["command"] = (
+                    "python benchmarks/latency_accuracy.py --targets "
+                    f"{' '.join(f'{t:g}' for t in targets)} --seeds {' '.join(map(str, seeds))}"
+                    + "".join(f"; ... --max-group-sparsity {v:g}" for v in limits)
+                )
                 write_atomic_files([(path, json.dumps(result, indent=1, default=str).encode()),
                                     (out.with_suffix(".md"), markdown(result).encode())])
                 print(compare._summary(row), flush=True)

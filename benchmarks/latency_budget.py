@@ -39,6 +39,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +52,7 @@ import tfprune  # noqa: E402
 from tfprune import selection  # noqa: E402
 from tfprune._atomic import write_atomic_files  # noqa: E402
 from tfprune.latency import (  # noqa: E402
+    LatencyModel,
     LatencyTable,
     export_for_latency,
     predicted_vs_measured,
@@ -89,13 +91,16 @@ def small_cnn(size: int) -> keras.Model:
 NOISY = NOISY_SPREAD  # 10 %
 
 
-def flops_fraction_at_latency(model, latency_model, goal_ms: float, allocation: str, round_to) -> float:
+def flops_fraction_at_latency(model, latency_model, goal_ms: float, allocation: str, round_to,
+                              max_group_sparsity=None) -> float:
     """The FLOPs fraction whose allocation ``latency_model`` predicts at ``goal_ms`` (bisection).
 
-    The FLOPs allocation (L1 scores, ``allocation``, ``round_to``) starts
-    from the dense ``model``, as ``prune(model, "l1", target=<fraction>)`` does.
+    The FLOPs allocation (L1 scores, ``allocation``, ``round_to``,
+    ``max_group_sparsity``) starts from the dense ``model``, as
+    ``prune(model, "l1", target=<fraction>)`` does.
     """
-    pruner = tfprune.Pruner(tfprune.prune(model, "l1", target=0.5, allocation=allocation, round_to=round_to))
+    pruner = tfprune.Pruner(tfprune.prune(model, "l1", target=0.5, allocation=allocation, round_to=round_to,
+                                          max_group_sparsity=max_group_sparsity))
     cost = pruner.cost_model
     candidates = pruner.candidates(pruner.method)
 
@@ -117,13 +122,18 @@ def flops_fraction_at_latency(model, latency_model, goal_ms: float, allocation: 
     return predicted(low)[1]
 
 
-def slim_and_time(pruned, latency_model, dense_path, args) -> dict:
-    """Slim ``pruned``; time it against the dense file and predict it (``tfprune.latency.predicted_vs_measured``)."""
+def slim_and_time(pruned, latency_model, dense_path, args, half_width_model) -> dict:
+    """Slim ``pruned``; time it against the dense file and predict it (``tfprune.latency.predicted_vs_measured``).
+
+    ``half_width_model`` predicts it too, from the dense and half-width models only (without the allocations
+    ``prune`` measured: ``tfprune.Pruner.correct_latency_model``).
+    """
     small = tfprune.slim(pruned)
     check = predicted_vs_measured(pruned, small, latency_model=latency_model, dense_tflite=dense_path,
                                   rounds=args.rounds, runs_per_round=args.runs_per_round, warmup=5,
                                   max_spread=NOISY, retries=1)
-    return {"flops": tfprune.count_flops(small), "params": tfprune.count_params(small), "check": check}
+    return {"flops": tfprune.count_flops(small), "params": tfprune.count_params(small), "check": check,
+            "predicted_half_width_ms": half_width_model.predict(tfprune.Pruner(pruned).keep)}
 
 
 def run_model(name, args, tmp, tables) -> dict:
@@ -142,13 +152,14 @@ def run_model(name, args, tmp, tables) -> dict:
             pruner = tfprune.Pruner(pruned)
             lat = pruner.cost_model.latency
             build_s = time.perf_counter() - t0
+            half_width = LatencyModel.build(pruned, pruner.graph, tables[threads], round_to=args.round_to)
             predicted_ms = lat.predict(pruner.keep)
             fraction = flops_fraction_at_latency(model, lat, predicted_ms, args.allocation, args.round_to)
             flops_pruned = tfprune.one_shot(tfprune.prune(model, "l1", target=fraction, allocation=args.allocation,
                                                           round_to=args.round_to))
             models = {
-                "latency": slim_and_time(pruned, lat, dense_path, args),
-                "flops": slim_and_time(flops_pruned, lat, dense_path, args),
+                "latency": slim_and_time(pruned, lat, dense_path, args, half_width),
+                "flops": slim_and_time(flops_pruned, lat, dense_path, args, half_width),
             }
             for info in models.values():
                 check = info.pop("check")
@@ -157,7 +168,9 @@ def run_model(name, args, tmp, tables) -> dict:
                 info.update(
                     predicted_ms=check["predicted_ms"], measured_ms=check["measured_ms"], dense_ms=check["dense_ms"],
                     ratio=check["measured_ratio"], predicted_ratio=check["predicted_ratio"],
-                    relative_error=check["relative_error"], flops_speedup=flops_speedup, latency_speedup=speedup,
+                    relative_error=check["relative_error"],
+                    half_width_error=abs(info["predicted_half_width_ms"] / check["measured_ms"] - 1),
+                    flops_speedup=flops_speedup, latency_speedup=speedup,
                     lf=speedup / flops_speedup, kept_flops=info["flops"] / dense_flops,
                     kept_params=info["params"] / dense_params, compare=check["compare"],
                 )
@@ -165,6 +178,7 @@ def run_model(name, args, tmp, tables) -> dict:
                 "threads": threads, "quantize": args.quantize or "float32", "target": goal,
                 "flops_fraction_matched": fraction,
                 "dense_predicted_ms": lat.dense_ms, "constant_ms": lat.constant_ms, "scale": lat.scale,
+                "points": lat.points, "models_timed_by_prune": len(pruner.budget.get("latency_references", ())),
                 "table": str(lat.table.path), "table_build_and_prune_s": build_s, **models,
             }
             entry["runs"].append(run)
@@ -180,6 +194,8 @@ def run_model(name, args, tmp, tables) -> dict:
     predicted = [r[k]["predicted_ms"] for r in entry["runs"] for k in ("latency", "flops")]
     measured = [r[k]["measured_ms"] for r in entry["runs"] for k in ("latency", "flops")]
     entry["prediction_error"] = prediction_error(predicted, measured)
+    entry["prediction_error_half_width"] = prediction_error(
+        [r[k]["predicted_half_width_ms"] for r in entry["runs"] for k in ("latency", "flops")], measured)
     return entry
 
 
@@ -231,10 +247,26 @@ def markdown(result: dict) -> str:
                     f"{cmp['spread']:.2f}{' noisy' if cmp['noisy'] else ''} | "
                     f"{(cmp['load_average_before'] or [''])[0]}/{(cmp['load_average_after'] or [''])[0]} |"
                 )
-    lines += ["", "Prediction error of the lookup table (`|predicted / measured - 1|`, every timed slim model):", ""]
+    lines += ["", "Prediction error of the lookup table (`|predicted / measured - 1|`, every timed slim model), "
+              "as `prune` predicts (through the dense, the half-width and the allocations it timed: "
+              "`tfprune.Pruner.correct_latency_model`), and from the dense and half-width models alone:", ""]
     for name, entry in result["models"].items():
-        err = entry["prediction_error"]
-        lines.append(f"- {name}: median {err['median']:.1%}, worst {err['worst']:.1%} ({err['n']} models)")
+        err, half = entry["prediction_error"], entry.get("prediction_error_half_width")
+        lines.append(f"- {name}: median {err['median']:.1%}, worst {err['worst']:.1%} ({err['n']} models)"
+                     + ("" if half is None else f"; dense and half width alone: median {half['median']:.1%}, "
+                        f"worst {half['worst']:.1%}"))
+    lines += ["", "Error on the fraction of the dense latency (`|predicted ratio / measured ratio - 1|`, the ratios "
+              "each to its own dense timing: what a `latency` target is about):", ""]
+    for name, entry in result["models"].items():
+        parts = []
+        for kind in ("latency", "flops"):
+            errors = [abs(run[kind]["predicted_ratio"] / run[kind]["ratio"] - 1) for run in entry["runs"]]
+            parts.append(f"{kind}-budget models median {statistics.median(errors):.1%}, worst {max(errors):.1%}")
+        lines.append(f"- {name}: " + "; ".join(parts))
+    timed = [run["models_timed_by_prune"] for entry in result["models"].values() for run in entry["runs"]
+             if "models_timed_by_prune" in run]
+    if timed:
+        lines += ["", f"Whole models `prune` timed per latency target: {min(timed)}-{max(timed)}."]
     return "\n".join(lines) + "\n"
 
 

@@ -66,7 +66,7 @@ METHODS = (*RAMPED_METHODS, *OWN_PACE_METHODS, "admm")
 _RESUME_KEYS = (
     "model_sha256", "data", "data_dir", "method", "target", "epochs", "loss",
     "optimizer", "learning_rate", "batch_size", "validation_fraction", "seed",
-    "round_to", "allocation", "exclude",
+    "round_to", "allocation", "max_group_sparsity", "exclude",
 )
 _CE_LOSSES = {
     "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
@@ -108,6 +108,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--round-to", type=int, default=8,
                    help="keep channel counts multiples of this (0: exact counts; default 8)")
     p.add_argument("--allocation", choices=["uniform", "global"], default="uniform")
+    p.add_argument("--max-group-sparsity", type=float, default=None,
+                   help="no group loses more than this fraction of its channels, e.g. 0.8 (default: no limit)")
     p.add_argument("--exclude", nargs="*", default=[], help="layers whose filters are kept")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--latency-rounds", type=int, default=10, help="A/B rounds of the LiteRT timing (0: skip)")
@@ -278,7 +280,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "finetune_epochs": args.finetune_epochs, "loss": args.loss, "optimizer": args.optimizer,
         "learning_rate": args.learning_rate, "batch_size": args.batch_size,
         "validation_fraction": args.validation_fraction, "seed": args.seed, "round_to": args.round_to,
-        "allocation": args.allocation, "exclude": sorted(args.exclude), "threads": args.threads,
+        "allocation": args.allocation, "max_group_sparsity": args.max_group_sparsity,
+        "exclude": sorted(args.exclude), "threads": args.threads,
     }
 
 
@@ -364,7 +367,7 @@ def _prune_options(args: argparse.Namespace, source: Any, steps_per_epoch: int) 
     prune_steps = args.epochs * steps_per_epoch
     options: dict[str, Any] = {
         "round_to": args.round_to or None, "allocation": args.allocation,
-        "exclude": args.exclude, "seed": args.seed,
+        "max_group_sparsity": args.max_group_sparsity, "exclude": args.exclude, "seed": args.seed,
     }
     if args.method in RAMPED_METHODS and prune_steps >= 2:
         options["schedule"] = budget_ramp(prune_steps, steps_per_epoch)

@@ -61,6 +61,10 @@ class RoundingWarning(UserWarning):
     """``round_to`` keeps a group whole although a sparsity was asked for it."""
 
 
+class LatencyTableWarning(UserWarning):
+    """Layer timings that cannot be right: a narrower width ran slower than a wider one."""
+
+
 class BudgetWarning(UserWarning):
     """Inside ``fit``, the constraints left the model off its pruning target."""
 

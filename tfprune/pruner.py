@@ -81,13 +81,16 @@ class Pruner:
         wrappers = self._wrappers
         spec, holder = _model_spec(model, wrappers)
         self.model = model
+        self._holder = holder
         self.exclude = list(spec.get("exclude", []))
         self.round_to = spec.get("round_to")
         self.granularity = spec.get("granularity", "filter")
         self.seed = spec.get("seed")
         budget = spec.get("budget")
-        #: ``{"target": Target, "allocation", "normalize", "tolerance"}`` or None.
+        #: ``{"target": Target, "allocation", "normalize", "tolerance", "max_group_sparsity"}`` or None.
         self.budget = None if budget is None else {**budget, "target": selection.Target.from_config(budget["target"])}
+        #: The largest fraction of its channels a group may lose to a budget (None: no limit).
+        self.max_group_sparsity = None if budget is None else budget.get("max_group_sparsity")
         self._cost_model = None
         self._applied_progress = None
         self._budget_cache: dict = {}
@@ -255,8 +258,62 @@ class Pruner:
             from tfprune.metrics.cost import CostModel
 
             target = None if self.budget is None else self.budget["target"]
-            self._cost_model = CostModel.build(self.model, self.graph, target=target, round_to=self.round_to)
+            references = () if self.budget is None else self.budget.get("latency_references", ())
+            self._cost_model = CostModel.build(self.model, self.graph, target=target, round_to=self.round_to,
+                                               latency_references=references)
         return self._cost_model
+
+    def correct_latency_model(self, method, rounds: int = 3) -> list[dict[str, float]]:
+        """Time the models a latency budget allocates and refit the latency model through them.
+
+        The lookup table's sum of layer times is mapped to milliseconds
+        through two measured whole models, the dense one and one with every
+        group at half width; a target far from half width, or an
+        allocation shaped unlike the uniform half-width model, is then read
+        off a line drawn far from it. NetAdapt (Yang et al., ECCV 2018,
+        Section 3.2) measures every proposal it considers; this measures a
+        few: the allocation at the target (with the method's current
+        scores) is slimmed, exported and timed, added to the measured
+        models the prediction goes through
+        (:meth:`tfprune.latency.LatencyModel.calibrate`), and the target is
+        allocated again, up to ``rounds`` times, until the measured model is
+        within the budget's tolerance of its prediction (or the allocation
+        no longer changes). The final allocation is then read between
+        measurements next to it. ``prune`` calls this for every latency
+        target. The references' kept counts are saved in the model's
+        pruning spec, so a reloaded model rebuilds the same prediction
+        (from the table's cache, without timing again).
+
+        Returns:
+            One ``{"predicted_ms", "measured_ms"}`` per model timed: the
+            fit's prediction before it was redrawn, and the measurement.
+        """
+        from tfprune.latency.model import counts_of_keep
+
+        if self.budget is None or not self.budget["target"].is_latency:
+            msg = "correct_latency_model needs a model pruned with a latency target (target={'latency': r})."
+            raise errors.PruningArgumentError(msg)
+        latency = self.cost_model.latency
+        steps, counts = [], None
+        for _ in range(rounds):
+            allocation = self.allocate_budget(method, 1.0)
+            keep = self.keep.copy()
+            for group in self.active_groups:
+                keep[np.array(group.units, dtype=np.int64)] = allocation.keep[group.id]
+            if keep.all() or counts_of_keep(self.graph, keep) == counts:
+                break  # nothing cut, or the model already measured
+            counts = counts_of_keep(self.graph, keep)
+            predicted = latency.predict(keep)
+            measured = latency.measure_and_calibrate(self.model, self.graph, keep)
+            steps.append({"predicted_ms": float(predicted), "measured_ms": measured})
+            references = [*self.budget.get("latency_references", ()), counts]
+            self.budget["latency_references"] = references
+            self._holder.spec["budget"] = {**self._holder.spec["budget"], "latency_references": references}
+            self._allocation_cache = None
+            self._budget_cache = {}
+            if abs(measured - predicted) <= self.budget["tolerance"] * latency.dense_ms:
+                break
+        return steps
 
     @staticmethod
     def final_sparsity(schedule) -> float:
@@ -298,7 +355,7 @@ class Pruner:
                     scores=np.asarray(method.scores(self.view, group), dtype=np.float64),
                     keep=self.group_keep(group),
                     round_to=self.round_to,
-                    floor=selection.default_floor(group.num_channels, self.round_to),
+                    floor=selection.default_floor(group.num_channels, self.round_to, self.max_group_sparsity),
                 )
             )
         return out
@@ -345,6 +402,7 @@ class Pruner:
                         # buy the most score-weighted MACs (docs/budgets.md).
                         cost_aware=target.is_latency,
                         work_fn=cost_model.flops if target.is_latency else None,
+                        unit_cost_fn=cost_model.latency.parts if target.is_latency else None,
                     )
                     self._allocation_cache = (key, result)
         except selection.Unreachable as exc:
@@ -454,13 +512,18 @@ class Pruner:
             return "none" if value is None else f"{value:.6g} ({value / dense:.3f} x dense)"
 
         if exc.low is None:
+            limit = self.max_group_sparsity
+            floors = f"at least {self.round_to or 1} channel(s) per group"
+            if limit is not None:
+                floors += f" and {1 - limit:.0%} of each group's channels (max_group_sparsity={limit:g})"
             why = (
                 f"the smallest model reachable keeps {share(exc.minimum)}: every "
-                f"prunable group at its floor (round_to={self.round_to}, at least "
-                f"{self.round_to or 1} channel(s) per group); the model's inputs, "
+                f"prunable group at its floor (round_to={self.round_to}, {floors}); the model's inputs, "
                 "outputs, excluded layers and channels coupled to them are never pruned"
             )
             fix = "Ask for a larger target, pass a smaller round_to (or None), or exclude fewer layers."
+            if limit is not None:
+                fix = "Ask for a larger target, raise max_group_sparsity, pass a smaller round_to, or exclude fewer layers."
         else:
             why = (
                 f"with round_to={self.round_to} the nearest reachable costs are "

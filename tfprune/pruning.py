@@ -41,6 +41,7 @@ def prune(
     allocation: str = "uniform",
     normalize: str | None = "mean",
     tolerance: float = 0.02,
+    max_group_sparsity: float | None = None,
     **method_options: Any,
 ) -> keras.Model:
     """Return a copy of ``model`` whose prunable layers are wrapped for pruning.
@@ -128,6 +129,14 @@ def prune(
             ``"mean"``, ``"max"``, ``"sum"``, ``"standardize"``, ``"minmax"``.
         tolerance: how far below the target (a fraction of the dense cost)
             the rounding may leave the result; default 0.02.
+        max_group_sparsity: with ``target``, the largest fraction of its
+            channels any one group may lose, in [0, 1) (Torch-Pruning's
+            ``max_pruning_ratio``); every group keeps at least
+            ``ceil((1 - max_group_sparsity) * n)`` channels, rounded up to
+            ``round_to``. ``None`` (default): only ``round_to`` (or one
+            channel) is kept. A global or latency ranking can otherwise cut
+            a whole stage down to its floor; 0.8 to 0.9 keeps every layer
+            usable (docs/budgets.md, "Floors").
         **method_options: options of the method named by ``method`` (e.g.
             ``A=0.05, u=0.25`` for ``"spp"``); see each method's class.
 
@@ -169,9 +178,19 @@ def prune(
         msg = f"Argument `seed` must be an int or None. Received: seed={seed!r}."
         raise errors.PruningArgumentError(msg)
     exclude = _check_exclude(model, exclude, trace)
+    if max_group_sparsity is not None and target is None:
+        msg = (
+            "Argument `max_group_sparsity` limits how far a `target` budget cuts each "
+            "group; without `target`, `sparsity`/`schedule` already give every group's "
+            f"fraction. Received: max_group_sparsity={max_group_sparsity!r}, target=None. "
+            "Pass a `target`, or lower the sparsity itself."
+        )
+        raise errors.PruningArgumentError(msg)
     budget = None
     if target is not None:
-        budget = _budget_argument(target, sparsity, schedule, granularity, allocation, normalize, tolerance, method_obj)
+        budget = _budget_argument(
+            target, sparsity, granularity, allocation, normalize, tolerance, max_group_sparsity, method_obj
+        )
         if schedule is None:  # the method's own rhythm, else prune at the first step
             schedule = method_obj.default_schedule() or schedules_lib.ConstantSparsity(
                 0.5, begin_step=0, end_step=-1, frequency=1
@@ -223,7 +242,12 @@ def prune(
     pruned = rebuild.clone(model, make_layer, set_weights)
     if budget is not None:
         # Fail now, not at the first training step, if the target is out of reach.
-        Pruner(pruned).allocate_budget(method_obj, 1.0)
+        pruner = Pruner(pruned)
+        pruner.allocate_budget(method_obj, 1.0)
+        if pruner.budget["target"].is_latency:
+            # Measure the model the budget allocates and refit the latency model through it.
+            pruner.correct_latency_model(method_obj)
+            pruner.allocate_budget(method_obj, 1.0)
     elif granularity not in KERNEL_GRANULARITIES:
         _warn_unprunable(graph, per_layer, round_to, method_obj)
         _check_flops_target(pruned, method_obj, round_to)
@@ -301,7 +325,7 @@ def one_shot(model: keras.Model) -> keras.Model:
     return model
 
 
-def _budget_argument(target, sparsity, schedule, granularity, allocation, normalize, tolerance, method_obj):
+def _budget_argument(target, sparsity, granularity, allocation, normalize, tolerance, max_group_sparsity, method_obj):
     """The ``budget`` entry of the wrappers' spec, validated."""
     if sparsity is not None:
         msg = (
@@ -363,11 +387,23 @@ def _budget_argument(target, sparsity, schedule, granularity, allocation, normal
             f"e.g. 0.02. Received: tolerance={tolerance!r}."
         )
         raise errors.PruningArgumentError(msg)
+    if max_group_sparsity is not None and (
+        isinstance(max_group_sparsity, bool)
+        or not isinstance(max_group_sparsity, numbers.Real)
+        or not 0 <= max_group_sparsity < 1
+    ):
+        msg = (
+            "Argument `max_group_sparsity` must be None or the largest fraction of "
+            "its channels one group may lose, in [0, 1), e.g. 0.8 (every group keeps "
+            f"at least 20 %). Received: max_group_sparsity={max_group_sparsity!r}."
+        )
+        raise errors.PruningArgumentError(msg)
     return {
         "target": parsed.get_config(),
         "allocation": allocation,
         "normalize": normalize,
         "tolerance": float(tolerance),
+        "max_group_sparsity": None if max_group_sparsity is None else float(max_group_sparsity),
         **({"sensitivity": sensitivity} if sensitivity is not None else {}),
     }
 

@@ -45,6 +45,7 @@ def test_tiny_run_writes_json_and_markdown(tmp_path, run_benchmark, quantize):
         assert info["ratio"] == pytest.approx(info["measured_ms"] / info["dense_ms"])
         assert (info["measured_ms"], info["dense_ms"]) == (cmp["median_b_ms"], cmp["median_a_ms"])
         assert info["relative_error"] == pytest.approx(abs(info["predicted_ms"] / info["measured_ms"] - 1))
+        assert info["half_width_error"] == pytest.approx(abs(info["predicted_half_width_ms"] / info["measured_ms"] - 1))
         assert info["lf"] == pytest.approx(info["latency_speedup"] / info["flops_speedup"])
         assert info["kept_flops"] == pytest.approx(info["flops"] / entry["flops"]) and 0 < info["kept_flops"] < 1
         assert len(cmp["load_average_before"]) == 3 and len(cmp["load_average_after"]) == 3
@@ -52,7 +53,10 @@ def test_tiny_run_writes_json_and_markdown(tmp_path, run_benchmark, quantize):
     # The latency-budget model is predicted at the target (within the 2 % tolerance).
     assert run["latency"]["predicted_ms"] == pytest.approx(0.7 * run["dense_predicted_ms"],
                                                            abs=0.02 * run["dense_predicted_ms"])
-    assert entry["prediction_error"]["n"] == 2
+    assert entry["prediction_error"]["n"] == entry["prediction_error_half_width"]["n"] == 2
+    # prune timed the allocation at the target: the prediction goes through it too.
+    # (A timing that would make a smaller model slower than a larger one is left out of the points.)
+    assert run["models_timed_by_prune"] >= 1 and 2 <= len(run["points"]) <= 2 + run["models_timed_by_prune"]
 
     text = out.with_suffix(".md").read_text()
     assert ("**float32**" if quantize == "float32" else "**full-integer int8**") in text
@@ -62,5 +66,6 @@ def test_tiny_run_writes_json_and_markdown(tmp_path, run_benchmark, quantize):
     latency_row = next(row for row in rows if row.startswith("| SmallCNN | 1 | 0.7 | latency |"))
     assert f"| {run['latency']['ratio']:.3f} |" in latency_row
     assert f"{run['latency']['compare']['load_average_before'][0]}/" in latency_row
-    assert "- SmallCNN: median" in text
+    assert "- SmallCNN: median" in text and "dense and half width alone: median" in text
+    assert "- SmallCNN: latency-budget models median" in text  # the error on the fraction of the dense latency
     assert not list(tmp_path.glob("lb*.tmp"))

@@ -83,11 +83,55 @@ def test_rounding_gap_beyond_tolerance_is_refused(resnet):
         ({"target": {"latency": 2.0}}, "latency_ms"),
         ({"target": 0.5, "granularity": "column"}, "mask-only"),
         ({"target": 0.5, "schedule": {"stem_conv": 0.5}}, "one `schedule`"),
+        ({"target": 0.5, "max_group_sparsity": 1.0}, r"max_group_sparsity.*\[0, 1\).*Received: max_group_sparsity=1.0"),
+        ({"target": 0.5, "max_group_sparsity": "0.8"}, "max_group_sparsity"),
+        ({"target": 0.5, "max_group_sparsity": True}, "max_group_sparsity"),
+        ({"sparsity": 0.5, "max_group_sparsity": 0.8}, r"without `target`.*target=None"),
     ],
 )
 def test_bad_budget_arguments(resnet, kwargs, match):
     with pytest.raises(errors.PruningArgumentError, match=match):
         tfprune.prune(resnet, "l1", **kwargs)
+
+
+def _scaled_down(model, layer_name, factor=1e-3):
+    """A copy of ``model`` whose ``layer_name`` kernel is ``factor`` times smaller (tiny L1 scores)."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    layer = copy.get_layer(layer_name)
+    layer.kernel.assign(layer.kernel * factor)
+    return copy
+
+
+def test_max_group_sparsity_keeps_a_share_of_every_group(tmp_path, resnet):
+    # Unnormalised global ranking: the group with tiny weights loses all but one channel ...
+    skewed = _scaled_down(resnet, "s2b1_conv1")
+
+    def kept(**kwargs):
+        pruned = tfprune.one_shot(tfprune.prune(
+            skewed, "l1", target=0.4, allocation="global", normalize=None, round_to=None, **kwargs
+        ))
+        pruner = tfprune.Pruner(pruned)
+        return pruned, {g.id: (int(pruner.group_keep(g).sum()), g.num_channels) for g in pruner.active_groups}
+
+    _, free = kept()
+    assert free["s2b1_conv1"][0] == 1
+    # ... and with a limit every group keeps at least a quarter, and the target is still met.
+    pruned, limited = kept(max_group_sparsity=0.75)
+    assert all(count >= np.ceil(0.25 * n) for count, n in limited.values()), limited
+    assert limited["s2b1_conv1"][0] == 8
+    assert 0.38 <= tfprune.count_flops(tfprune.slim(pruned)) / tfprune.count_flops(skewed) <= 0.4
+    # The limit is part of the saved model: pruning resumes with it.
+    path = tmp_path / "limited.keras"
+    pruned.save(path)
+    assert tfprune.Pruner(keras.models.load_model(path)).max_group_sparsity == 0.75
+
+
+def test_max_group_sparsity_too_tight_for_the_target_says_so(resnet):
+    with pytest.raises(errors.BudgetError, match=r"80% of each group's channels \(max_group_sparsity=0.2\).*raise "
+                       "max_group_sparsity") as info:
+        tfprune.prune(resnet, "l1", target=0.4, round_to=None, max_group_sparsity=0.2)
+    assert info.value.reachable[2] > info.value.requested
 
 
 @keras.saving.register_keras_serializable(package="test_budget")

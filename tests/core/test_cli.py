@@ -95,7 +95,7 @@ def test_export_bad_representative_file(residual_cnn, tmp_path, capsys):
     assert not (tmp_path / "m.tflite").exists()
 
 
-def test_prune_refuses_a_bad_latency_target_clearly(residual_cnn, tmp_path, capsys):
+def test_prune_refuses_a_bad_target_or_limit_clearly(residual_cnn, tmp_path, capsys):
     model_path = tmp_path / "dense.keras"
     residual_cnn.save(model_path)
     data = tmp_path / "data.npz"
@@ -107,3 +107,7 @@ def test_prune_refuses_a_bad_latency_target_clearly(residual_cnn, tmp_path, caps
     err = capsys.readouterr().err
     assert "--target 'latency=2'" in err and "latency_ms" in err  # a fraction in (0, 1]; ms have their own key
     assert not (tmp_path / "out").exists()
+    argv[argv.index("latency=2")] = "flops=0.5"
+    assert cli.main([*argv, "--max-group-sparsity", "1.5"]) == 1
+    err = capsys.readouterr().err
+    assert "max_group_sparsity" in err and "[0, 1)" in err and "Received: max_group_sparsity=1.5" in err

@@ -185,14 +185,14 @@ def test_latency_target_reports_predicted_and_measured(mnist, tmp_path, capsys):
     model_path = tmp_path / "dense.keras"
     keras.utils.set_random_seed(0)
     inputs = keras.Input((28, 28, 1))
-    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
-    h = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(h)  # ~0.1 ms: more than timer noise
+    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="a")(inputs)
+    h = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="b")(h)  # ~0.1 ms: more than timer noise
     h = keras.layers.Conv2D(64, 3, strides=2, activation="relu")(keras.layers.MaxPooling2D()(h))
     keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(h))).save(model_path)
     out = tmp_path / "run"
     argv = ["prune", str(model_path), "--data", str(tmp_path / "d.npz"), "--target", "latency=0.6",
             "--epochs", "1", "--finetune-epochs", "0", "--out", str(out), "--latency-rounds", "2",
-            "--round-to", "4", "--allocation", "global", "--verbose", "0"]
+            "--round-to", "4", "--allocation", "global", "--max-group-sparsity", "0.75", "--verbose", "0"]
     table = LatencyTable(timer=_MacTimer(), cache_dir=tmp_path / "cache", verbose=0)
     with use_table(table):
         assert cli.main(argv) == 0
@@ -209,6 +209,10 @@ def test_latency_target_reports_predicted_and_measured(mnist, tmp_path, capsys):
     assert check["measured_ms"] > 0 and check["dense_ms"] > 0 and check["threads"] == 1
     assert check["quantize"] is None and check["relative_error"] >= 0
     assert report["slim"]["flops"] < report["dense"]["flops"]
+    assert report["settings"]["max_group_sparsity"] == 0.75
+    slim = keras.models.load_model(out / "slim.keras")
+    for name, dense_filters in (("a", 32), ("b", 64)):  # every group keeps at least a quarter
+        assert dense_filters // 4 <= slim.get_layer(name).filters < dense_filters
     assert "latency target: predicted" in printed
     assert "Latency target, predicted vs measured" in (out / "report.md").read_text()
     assert list((tmp_path / "cache").glob("fake-macs-t1-float32-*.json"))  # the table is cached for the next run

@@ -7,6 +7,7 @@ asserted, only what is measured, cached and predicted from the measurements.
 from __future__ import annotations
 
 import json
+import warnings
 
 import keras
 import numpy as np
@@ -387,3 +388,101 @@ def test_noisy_timing_is_rerun_then_flagged(monkeypatch, tmp_path):
     assert len(calls) == 4 and calls[0]["num_threads"] == 2
     with pytest.raises(errors.PruningArgumentError, match="retries"):
         tfprune.latency.compare_timed("a.tflite", "b.tflite", retries=-1)
+
+
+class _ConcaveTimer(FakeTimer):
+    """A whole model's time grows less than linearly with its MACs (wider layers use the SIMD lanes
+    better), which the layer table does not see: the half-width fit mispredicts far from half width."""
+
+    def time_model(self, model):
+        self.calls += 1
+        macs = sum(tfprune.metrics.flops_by_layer(model).values())
+        return 0.2 + 2.0 * (macs * 1e-5) ** 0.6
+
+
+def test_prune_times_the_allocation_and_refits_through_it(tmp_path):
+    model = _cnn(size=16)
+    timer = _ConcaveTimer()
+    with use_table(LatencyTable(timer=timer, cache_dir=tmp_path, verbose=0)):
+        pruned = tfprune.one_shot(tfprune.prune(model, "l1", target={"latency": 0.3}, round_to=2))
+        pruner = tfprune.Pruner(pruned)
+        latency = pruner.cost_model.latency
+        measured = timer.time_model(tfprune.slim(pruned))
+        # The measured latency, not only the prediction, meets the target: the final
+        # model is read between measured models next to it.
+        assert measured / latency.dense_ms == pytest.approx(0.3, abs=0.006)
+        assert latency.predict(pruner.keep) == pytest.approx(measured, rel=0.01)
+        # The half-width fit alone would have been far off for this model.
+        half_width, graph = _latency_model(model, LatencyTable(timer=_ConcaveTimer(), cache_dir=tmp_path, verbose=0), 2)
+        assert abs(half_width.predict(pruner.keep) / measured - 1) > 0.05
+        references = pruner.budget["latency_references"]  # kept channels per group of each model timed
+        sizes = {g.id: g.num_channels for g in graph.groups}
+        assert references and all(0 < n < sizes[key] for counts in references for key, n in counts.items())
+        assert len(latency.points) == 2 + len(references)  # dense, half width, the models timed
+        # Saved with the model: a reloaded model rebuilds the same fit from the table's cache.
+        path = tmp_path / "pruned.keras"
+        pruned.save(path)
+        calls = timer.calls
+        loaded = keras.models.load_model(path)
+        again = tfprune.Pruner(loaded)
+        assert again.budget["latency_references"] == references
+        np.testing.assert_array_equal(again.keep, pruner.keep)
+        np.testing.assert_allclose(again.cost_model.latency.points, latency.points, rtol=1e-9)
+    assert timer.calls == calls  # nothing timed again
+
+
+def test_measured_points_stay_monotone_and_a_retiming_replaces_its_model():
+    lat, graph = _latency_model(_cnn(), LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0))
+    (half_parts, half_ms), (dense_parts, dense_ms) = lat.points
+    keep = np.ones(graph.num_units, dtype=bool)
+    for group in graph.groups:
+        keep[np.array(group.units)[: len(group.units) // 4]] = False  # three quarters kept
+    parts = lat.parts(keep)
+    assert half_parts < parts < dense_parts
+    lat.calibrate(keep, dense_ms + 1.0)  # slower than the dense model: noise, not added
+    assert len(lat.points) == 2
+    lat.calibrate(keep, 0.5 * (half_ms + dense_ms))
+    assert lat.predict(keep) == pytest.approx(0.5 * (half_ms + dense_ms))
+    lat.calibrate(keep, 0.4 * half_ms + 0.6 * dense_ms)  # the same model timed again replaces the first timing
+    assert [p for p, _ in lat.points] == pytest.approx([half_parts, parts, dense_parts])
+    assert lat.predict(keep) == pytest.approx(0.4 * half_ms + 0.6 * dense_ms)
+    # Between and below the measured models the prediction is linear in the parts.
+    assert lat.predict(np.ones(graph.num_units, dtype=bool)) == pytest.approx(dense_ms)
+    slope = (lat.points[1][1] - half_ms) / (parts - half_parts)
+    assert lat.scale == pytest.approx(slope)
+    assert lat.constant_ms == pytest.approx(half_ms - slope * half_parts)
+
+
+def test_model_ratio_is_timed_alternately_and_cached(tmp_path):
+    def conv(filters):
+        x = keras.Input((16, 16, 8))
+        return keras.Model(x, keras.layers.Conv2D(filters, 3, padding="same")(x))
+
+    wide, narrow = conv(32), conv(8)
+    timer = LiteRTTimer(threads=1, warmup=1, runs=2)
+    ratio = LatencyTable(timer=timer, cache_dir=tmp_path, verbose=0).model_ratio(wide, narrow)
+    assert ratio > 0 and timer.invocations == 2 * (1 + 5 * 5)  # both models, 5 alternating rounds of 5
+    again = LiteRTTimer(threads=1, warmup=1, runs=2)
+    assert LatencyTable(timer=again, cache_dir=tmp_path, verbose=0).model_ratio(wide, narrow) == ratio
+    assert again.invocations == 0
+    # A timer that cannot alternate: the ratio of two whole-model timings.
+    fake = LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0)
+    assert fake.model_ratio(wide, narrow) == pytest.approx(FakeTimer().time_model(narrow) / FakeTimer().time_model(wide))
+
+
+def test_a_narrow_width_timed_slower_than_a_wider_one_is_reported():
+    class OddWidthsSlow(FakeTimer):  # a runtime slow path at 24 output channels, as seen on LiteRT in some processes
+        def time_layer(self, layer_class, config, input_shape):
+            seconds = super().time_layer(layer_class, config, input_shape)
+            return 5 * seconds if config.get("filters") == 24 else seconds
+
+    table = LatencyTable(timer=OddWidthsSlow(), cache_dir=False, verbose=0)
+    with pytest.warns(errors.LatencyTableWarning, match=r"slower than a wider width.*24 channels.*32 channels"):
+        _latency_model(_cnn(), table)
+    slow = table.slow_points()
+    assert slow and all(point[1] == 24 and wider[1] == 32 for _, point, wider in slow)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", errors.LatencyTableWarning)
+        clean = LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0)
+        _latency_model(_cnn(), clean)
+    assert clean.slow_points() == []

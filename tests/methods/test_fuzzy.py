@@ -339,3 +339,18 @@ def test_budget_fallback_at_the_last_pruning_step(batch):
         history = again.fit(dataset(*batch), epochs=2, verbose=0, callbacks=[tfprune.UpdatePruning()])
     assert history.history["fuzzy/fallback"] == [0.0, 1.0]
     np.testing.assert_array_equal(_inner_keep(again), keep)
+
+
+def test_budget_cut_stops_at_max_group_sparsity():
+    # The cut of `inner` holds its 5 tiny filters; a limit of 25 % per group lets 4 of them go.
+    model = _with_filter_scales(IMBALANCED)
+
+    def pruned_by_the_cut(**kwargs):
+        pruned = tfprune.prune(model, "fuzzy", target=0.8, schedule=_interval(), round_to=None,
+                               max_step_fraction=0.5, tolerance=0.05, **kwargs)
+        pruner = tfprune.Pruner(pruned)
+        return pruner.method.decide(pruner.view, _inner_group(pruner), 1.0)[0]
+
+    assert pruned_by_the_cut()["pruned"] == 5
+    record = pruned_by_the_cut(max_group_sparsity=0.25)
+    assert record["cut"] == 5 and record["pruned"] == 4  # 16 - ceil(0.75 * 16)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tfprune import selection
 from tfprune.selection import Candidate, Unreachable, allocate
@@ -135,6 +139,20 @@ def test_feasible_counts_and_kept_count():
     assert selection.kept_count(8, 0.5, 8) == 8
     assert selection.unprunable_by_rounding(8, 0.5, 8)
     assert not selection.unprunable_by_rounding(16, 0.5, 8)
+
+
+@given(
+    num_channels=st.integers(1, 600),
+    round_to=st.sampled_from([None, 1, 4, 8, 16]),
+    max_sparsity=st.none() | st.floats(0.0, 0.999),
+)
+def test_default_floor_is_the_smallest_width_within_the_limit(num_channels, round_to, max_sparsity):
+    floor = selection.default_floor(num_channels, round_to, max_sparsity)
+    least = 1 if max_sparsity is None else math.ceil((1 - max_sparsity) * num_channels - 1e-9)
+    # Widths a group can take (multiples of round_to, or all of it), narrowest first.
+    widths = selection.feasible_counts(num_channels, num_channels, round_to, 1)
+    assert floor == min(w for w in widths if w >= least)
+    assert floor >= min(num_channels, round_to or 1)
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,21 @@
 """Predicted LiteRT latency of a model as a function of its kept channels.
 
-``latency(keep) = constant + scale * sum over Conv/Dense call sites of
-table(config, kept input width, kept output width)``: the per-layer
+``latency(keep) = f(sum over Conv/Dense call sites of table(config, kept
+input width, kept output width))`` with ``f`` piecewise linear: the per-layer
 lookup-table model of NetAdapt (Yang et al., ECCV 2018, Section 3.3).
 Convolutions and Dense layers are timed with their bias and fused activation,
 as LiteRT runs them once BatchNormalization is folded.
 
-``constant`` and ``scale`` are measured from two whole models: the dense one
-and a reference with every prunable group at half its width. A layer timed
-alone runs from warm caches, faster than inside the model (MobileNetV2 at
-224, one thread: the parts sum to about a third of the whole), and the
-constant holds what the table does not time (element-wise ops, pooling, the
-interpreter's own work); the scale keeps the table's relative costs, which
-is what the allocation needs, and the two measured points fix the absolute
-time (docs/budgets.md, "Latency budgets").
+The sum of the parts is mapped to milliseconds through measured whole
+models: the dense one, one with every prunable group at half its width, and
+the models a latency budget allocates (:meth:`tfprune.Pruner.correct_latency_model`,
+NetAdapt's measured proposals), linearly between them and along the lowest
+segment below them. A layer timed alone runs from warm caches, faster than
+inside the model (MobileNetV2 at 224, one thread: the parts sum to about a
+third of the whole), and the time the table does not see (element-wise ops,
+pooling, the interpreter's own work) is not proportional to it; the table
+keeps the relative costs, which is what the allocation ranks by, and the
+measured models fix the absolute time (docs/budgets.md, "Latency budgets").
 
 :class:`LatencyModel` evaluates on the same boolean keep vector over channel
 units as :class:`tfprune.metrics.cost.CostModel` (NumPy only), so the
@@ -44,8 +46,7 @@ class LatencyModel:
 
     Build it with :meth:`build`. Attributes:
         dense_ms: the dense model's measured latency.
-        constant_ms: the measured part no table entry covers.
-        scale: measured whole-model time per unit of summed layer time.
+        points: the measured whole models the prediction goes through.
         table: the :class:`~tfprune.latency.LatencyTable` it reads.
     """
 
@@ -57,27 +58,55 @@ class LatencyModel:
         #: Channel units of the graph the keep vectors run over.
         self.num_units = int(num_units)
         self.dense_ms = float(dense_ms)
-        self.constant_ms, self.scale = 0.0, 1.0
-        self.constant_ms = self.dense_ms - self.predict(np.ones(int(num_units), dtype=bool))
-        #: ``(keep, measured ms)`` of the reference model, if one was measured.
+        #: Measured whole models the prediction goes through, ``(parts, ms)``
+        #: ascending in parts; the dense model is the last.
+        self.points = [(self.parts(np.ones(self.num_units, dtype=bool)), self.dense_ms)]
+        #: ``(keep, measured ms)`` of the last model added to the points, if any.
         self.reference = None
 
-    def calibrate(self, keep: np.ndarray, measured_ms: float) -> None:
-        """Fit ``scale`` and ``constant`` so that the dense model and ``keep`` are predicted exactly.
+    def parts(self, keep: np.ndarray) -> float:
+        """The sum of the table's layer times for ``keep`` (ms, layers timed alone)."""
+        return float(sum(self.by_layer(keep).values()))
 
-        Left as is (scale 1) when the two have the same parts or the fit
-        would make a smaller model slower.
+    @property
+    def scale(self) -> float:
+        """Measured whole-model ms per ms of parts, on the lowest measured segment (1 with one point)."""
+        if len(self.points) == 1:
+            return 1.0
+        (x0, y0), (x1, y1) = self.points[:2]
+        return (y1 - y0) / (x1 - x0)
+
+    @property
+    def constant_ms(self) -> float:
+        """Where the lowest measured segment meets zero parts: the time no table entry covers."""
+        x0, y0 = self.points[0]
+        return y0 - self.scale * x0
+
+    def calibrate(self, keep: np.ndarray, measured_ms: float) -> None:
+        """Add the whole model ``keep``, measured at ``measured_ms``, to the points the prediction goes through.
+
+        A measurement replaces an earlier one whose parts are within 2 % of
+        the dense model's of it (a second timing of nearly the same model).
+        It is not added (the prediction stays as it was) when it would make
+        a smaller model slower than a larger measured one: timer noise.
         """
-        full = np.ones(len(keep), dtype=bool)
-        parts_full, parts_ref = sum(self.by_layer(full).values()), sum(self.by_layer(keep).values())
-        self.reference = (np.asarray(keep, dtype=bool).copy(), float(measured_ms))
-        if parts_full - parts_ref <= 1e-12 or self.dense_ms <= measured_ms:
+        keep = np.asarray(keep, dtype=bool).copy()
+        parts = self.parts(keep)
+        *others, dense = self.points
+        near = 0.02 * dense[0]
+        if parts >= dense[0] - near:
             return
-        self.scale = (self.dense_ms - measured_ms) / (parts_full - parts_ref)
-        self.constant_ms = self.dense_ms - self.scale * parts_full
+        points = sorted([(x, y) for x, y in others if abs(x - parts) >= near] + [(parts, float(measured_ms))])
+        points.append(dense)
+        times = [y for _, y in points]
+        if any(later <= earlier for earlier, later in zip(times, times[1:])):
+            return
+        self.points = points
+        self.reference = (keep, float(measured_ms))
 
     @classmethod
-    def build(cls, model, graph, table: LatencyTable, *, round_to: int | None = 8, cost_model=None) -> LatencyModel:
+    def build(cls, model, graph, table: LatencyTable, *, round_to: int | None = 8, cost_model=None,
+              references: Sequence[dict[str, int]] = ()) -> LatencyModel:
         """Measure what is missing from ``table`` for ``model`` and return its latency model.
 
         Args:
@@ -87,6 +116,10 @@ class LatencyModel:
             round_to: the widths of the grid are multiples of this.
             cost_model: the model's :class:`~tfprune.metrics.cost.CostModel`
                 (built if not given): its call sites are the timed layers.
+            references: kept channels per group id of more models to
+                measure and fit through after the half-width one, in order
+                (the allocations at the target measured by
+                :meth:`tfprune.Pruner.correct_latency_model`).
         """
         if cost_model is None:
             from tfprune.metrics.cost import CostModel
@@ -120,13 +153,32 @@ class LatencyModel:
         table.measure([t.spec for t in terms])
         dense = _dense_model(model)
         built = cls(terms, unit_of_item, graph.num_units, table, table.model_latency(dense))
-        reference = _half_width(graph, round_to)
-        if not reference.all():
-            from tfprune.convert import PrunePlan, slim
-
-            small = slim(dense, PrunePlan.from_keep(graph, reference))
-            built.calibrate(reference, table.model_latency(small))
+        built.measure_and_calibrate(dense, graph, _half_width(graph, round_to))
+        for counts in references:
+            built.measure_and_calibrate(dense, graph, keep_of_counts(graph, counts))
         return built
+
+    def measure_and_calibrate(self, model, graph, keep: np.ndarray) -> float:
+        """Time ``model`` slimmed to ``keep`` as a whole, :meth:`calibrate` with it, return the ms.
+
+        It is timed alternately with the dense model
+        (:meth:`LatencyTable.model_ratio`) and counted as that ratio of
+        :attr:`dense_ms`, so every measured model is on the dense model's
+        scale however the machine's speed drifted between timings. The
+        ratio is stored in the table under the two architectures, so a
+        model rebuilt from the same counts is not timed again. Nothing is
+        timed when ``keep`` keeps every channel.
+        """
+        keep = np.asarray(keep, dtype=bool)
+        if keep.all():
+            return self.dense_ms
+        from tfprune.convert import PrunePlan, slim
+
+        dense = _dense_model(model)
+        small = slim(dense, PrunePlan.from_keep(graph, keep))
+        measured = self.table.model_ratio(dense, small) * self.dense_ms
+        self.calibrate(keep, measured)
+        return float(measured)
 
     def _kept(self, keep: np.ndarray, layout: np.ndarray | None, full: int) -> int:
         if layout is None:
@@ -146,8 +198,41 @@ class LatencyModel:
         return out
 
     def predict(self, keep: np.ndarray) -> float:
-        """Predicted latency (ms) of the model with the units flagged in ``keep`` kept."""
-        return float(self.constant_ms + self.scale * sum(self.by_layer(keep).values()))
+        """Predicted latency (ms) of the model with the units flagged in ``keep`` kept.
+
+        Linear in the table's parts between the measured whole models
+        (:attr:`points`), and along the lowest segment below them.
+        """
+        parts = self.parts(keep)
+        if parts <= self.points[0][0] or len(self.points) == 1:
+            return float(self.points[0][1] + self.scale * (parts - self.points[0][0]))
+        xs, ys = zip(*self.points)
+        return float(np.interp(parts, xs, ys))
+
+
+def counts_of_keep(graph, keep: np.ndarray) -> dict[str, int]:
+    """Kept channels of every group that ``keep`` cuts, by group id (what latency depends on)."""
+    counts = {}
+    for group in graph.groups:
+        kept = int(np.count_nonzero(keep[np.array(group.units, dtype=np.int64)]))
+        if kept < group.num_channels:
+            counts[group.id] = kept
+    return counts
+
+
+def keep_of_counts(graph, counts: dict[str, int]) -> np.ndarray:
+    """Keep flags with the first ``counts[id]`` units of each listed group kept (the others whole)."""
+    keep = np.ones(graph.num_units, dtype=bool)
+    groups = {group.id: group for group in graph.groups}
+    for group_id, count in counts.items():
+        if group_id not in groups:
+            msg = (
+                f"The latency reference names group `{group_id}`, which this model's channel graph does not "
+                f"have (groups: {sorted(groups)}). It was saved with another model."
+            )
+            raise ValueError(msg)
+        keep[np.array(groups[group_id].units, dtype=np.int64)[int(count):]] = False
+    return keep
 
 
 def _half_width(graph, round_to: int | None) -> np.ndarray:

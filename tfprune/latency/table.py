@@ -27,12 +27,14 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tfprune import errors
 from tfprune._atomic import write_atomic
 
 #: Part of the cache file name: bumped when what is measured changes.
@@ -221,7 +223,53 @@ class LatencyTable:
                     bar.update(done)
             self._save()
         self._grids.clear()
+        slow = [point for point in self.slow_points() if point[0] in todo and point[1] in todo[point[0]][1]]
+        if slow:
+            self._warn_slow(slow, total, {key: spec for key, (spec, _) in todo.items()})
         return total
+
+    def slow_points(self, ratio: float = 1.3) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
+        """Timings more than ``ratio`` x slower than a wider width of the same layer.
+
+        Returns ``(layer configuration key, (cin, cout), (wider cin, wider cout))``
+        for every grid point that took more than ``ratio`` times as long as
+        the next wider output (or input) width of the same configuration,
+        and longer by more than the per-invoke overhead (below it, layers
+        of a few microseconds differ by timer noise). Fewer channels never
+        cost more on an undisturbed run, so these are measurement faults:
+        another process on the cores, or a slow path of the runtime at
+        those widths.
+        """
+        out = []
+        noise = self.overhead_ms()
+        for key, entry in self._load()["layers"].items():
+            points = {tuple(int(v) for v in name.split("x")): float(t) for name, t in entry.items()}
+            for (cin, cout), t in points.items():
+                for axis in (0, 1):
+                    wider = [p for p in points if p[axis] > (cin, cout)[axis] and p[1 - axis] == (cin, cout)[1 - axis]]
+                    if wider:
+                        nearest = min(wider, key=lambda p: p[axis])
+                        if t > ratio * points[nearest] and t - points[nearest] > noise:
+                            out.append((key, (cin, cout), nearest))
+                            break
+        return out
+
+    def _warn_slow(self, slow, total: int, specs: dict) -> None:
+        key, point, wider = slow[0]
+        entry = self._load()["layers"][key]
+        spec = specs[key]
+        where = f" ({self.path})" if self.path is not None else ""
+        warnings.warn(
+            f"{len(slow)} of the {total} layer timings just taken ran more than 1.3x slower than a wider width of "
+            f"the same layer, e.g. {spec.layer_class.__name__} on input {spec.input_shape}: "
+            f"{point[0]}->{point[1]} channels {entry[_point_key(*point)]:.3f} ms, {wider[0]}->{wider[1]} channels "
+            f"{entry[_point_key(*wider)]:.3f} ms. Fewer channels do not take longer on an undisturbed run: "
+            "another process competed for the cores, or LiteRT took a slow path at those widths (seen on this "
+            "project's machines at output widths that are not multiples of 16, in some processes only). Latency "
+            f"budgets rank layers by these timings: delete the table{where} and build it again on an idle machine.",
+            errors.LatencyTableWarning,
+            stacklevel=3,
+        )
 
     def overhead_ms(self) -> float:
         """Per-``invoke()`` cost included in every layer time (0 until something is measured)."""
@@ -261,12 +309,33 @@ class LatencyTable:
     def model_latency(self, model, key: str | None = None) -> float:
         """Measured latency of a whole model (cached under ``key``, default: a hash of its config)."""
         if key is None:
-            key = hashlib.sha256(model.to_json().encode()).hexdigest()[:20]
+            key = _model_key(model)
         models = self._load()["models"]
         if key not in models:
             models[key] = float(self.timer.time_model(model))
             self._save()
         return float(models[key])
+
+    def model_ratio(self, reference, model) -> float:
+        """Measured latency of ``model`` over that of ``reference`` (cached, keyed by both configs).
+
+        Timed alternately when the timer can (``time_ratio``,
+        :meth:`LiteRTTimer.time_ratio`), else from two :meth:`model_latency`.
+        """
+        ratios = self._load().setdefault("ratios", {})
+        key = f"{_model_key(reference)}/{_model_key(model)}"
+        if key not in ratios:
+            if hasattr(self.timer, "time_ratio"):
+                ratios[key] = float(self.timer.time_ratio(reference, model))
+            else:
+                ratios[key] = self.model_latency(model) / self.model_latency(reference)
+            self._save()
+        return float(ratios[key])
+
+
+def _model_key(model) -> str:
+    """A whole model's cache key: a hash of its architecture (its weights do not change its time)."""
+    return hashlib.sha256(model.to_json().encode()).hexdigest()[:20]
 
 
 def _point_key(cin: int, cout: int) -> str:

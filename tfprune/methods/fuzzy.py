@@ -278,6 +278,9 @@ class FuzzyPruning(PruningMethod):
             sparsity = 1.0
         cap = sparsity if self.max_sparsity is None else min(sparsity, self.max_sparsity)
         n = self.limit(group.num_channels, len(kept), len(order), cap, pruner.round_to)
+        if pruner.max_group_sparsity is not None:  # the budget's per-group floor
+            floor = selection.default_floor(group.num_channels, pruner.round_to, pruner.max_group_sparsity)
+            n = min(n, max(0, len(kept) - floor))
         record = {
             "kept_before": len(kept),
             "important": int(sets["important"].sum()),

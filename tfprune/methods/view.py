@@ -33,7 +33,7 @@ READ = frozenset(
         # the working keep flags
         "group_keep", "kernel_keep", "masks_for", "layer_masks",
         # budgets and costs
-        "budget", "cost_model", "budget_progress", "budget_status",
+        "budget", "max_group_sparsity", "cost_model", "budget_progress", "budget_status",
         "budget_prune_count", "candidates", "allocate_budget",
         # per-run caches of the method
         "run_state",

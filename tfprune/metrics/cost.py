@@ -83,19 +83,23 @@ class CostModel:
         self.latency = None
 
     @classmethod
-    def build(cls, model: keras.Model, graph, *, target=None, round_to: int | None = 8) -> CostModel:
+    def build(cls, model: keras.Model, graph, *, target=None, round_to: int | None = 8,
+              latency_references=()) -> CostModel:
         """The cost model of ``model`` (possibly wrapped) and its channel graph.
 
         With a latency ``target`` (:class:`tfprune.Target`), the latency model
         of its threads and quantization is built too (measuring what its
-        table lacks, widths on multiples of ``round_to``).
+        table lacks, widths on multiples of ``round_to``; also through the
+        models of ``latency_references``, kept channels per group id:
+        :meth:`tfprune.latency.LatencyModel.build`).
         """
         built = cls._build(model, graph)
         if target is not None and target.is_latency:
             from tfprune.latency import LatencyModel, table_for
 
             table = table_for(target.threads, target.quantize)
-            built.latency = LatencyModel.build(model, graph, table, round_to=round_to, cost_model=built)
+            built.latency = LatencyModel.build(model, graph, table, round_to=round_to, cost_model=built,
+                                               references=latency_references)
         return built
 
     @classmethod

@@ -152,13 +152,14 @@ class _Search:
         #: Divisor of each candidate's normalised scores (``cost_aware``).
         self.unit_costs = np.ones(len(self.candidates))
 
-    def measure_unit_costs(self, work_fn=None) -> None:
+    def measure_unit_costs(self, work_fn=None, unit_cost_fn=None) -> None:
         """Set each candidate's score divisor: its cost per unit over its work per unit.
 
         Both are relative to the mean over candidates (1.0: average); see
-        :meth:`relative_per_unit`. Without ``work_fn`` every unit's work is 1.
+        :meth:`relative_per_unit`. Without ``work_fn`` every unit's work is
+        1; the cost is ``unit_cost_fn`` if given, else the budget's cost.
         """
-        self.unit_costs = self.relative_per_unit(self.cost_fn)
+        self.unit_costs = self.relative_per_unit(unit_cost_fn or self.cost_fn)
         if work_fn is not None:
             self.unit_costs = self.unit_costs / self.relative_per_unit(work_fn)
 
@@ -239,6 +240,7 @@ def allocate(
     tolerance: float = 0.0,
     cost_aware: bool = False,
     work_fn: Callable[[np.ndarray], float] | None = None,
+    unit_cost_fn: Callable[[np.ndarray], float] | None = None,
 ) -> Allocation:
     """Kept units of every candidate so that ``cost_fn(keep) <= budget``.
 
@@ -260,6 +262,10 @@ def allocate(
         work_fn: with ``cost_aware``, what a unit's score is weighted by
             (a function of the keep vector like ``cost_fn``, e.g. MACs);
             ``None``: every unit's work is one.
+        unit_cost_fn: with ``cost_aware``, the cost a unit's score is
+            divided by, if not ``cost_fn`` (e.g. the latency table's summed
+            layer times, which rank like the calibrated latency but do not
+            bend where the calibration does).
 
     Raises:
         Unreachable: even the smallest configuration costs more than
@@ -272,7 +278,7 @@ def allocate(
         raise ValueError(msg)
     search = _Search(candidates, base_keep, cost_fn)
     if cost_aware and allocation == "global":
-        search.measure_unit_costs(work_fn)
+        search.measure_unit_costs(work_fn, unit_cost_fn)
     smallest = [int(c[0]) for c in search.choices]
     current = [int(c[-1]) for c in search.choices]
     minimum = search.cost(smallest)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -19,9 +21,20 @@ def kept_count(num_channels: int, sparsity: float, round_to: int | None) -> int:
     return min(keep, num_channels)
 
 
-def default_floor(num_channels: int, round_to: int | None) -> int:
-    """The fewest channels a group may keep: ``round_to`` (or 1), never more than it has."""
-    return min(num_channels, max(1, round_to or 1))
+def default_floor(num_channels: int, round_to: int | None, max_sparsity: float | None = None) -> int:
+    """The fewest channels a group may keep.
+
+    ``round_to`` (or 1), never more than the group has; with ``max_sparsity``
+    also at least ``ceil((1 - max_sparsity) * num_channels)``, rounded up to a
+    multiple of ``round_to``: no group loses more than that fraction of its
+    channels (Torch-Pruning's ``max_pruning_ratio``, docs/budgets.md).
+    """
+    floor = max(1, round_to or 1)
+    if max_sparsity is not None:
+        step = round_to if round_to and round_to > 1 else 1
+        least = math.ceil((1.0 - max_sparsity) * num_channels - 1e-9)
+        floor = max(floor, -(-least // step) * step)
+    return min(num_channels, floor)
 
 
 def feasible_counts(num_channels: int, kept_now: int, round_to: int | None, floor: int) -> np.ndarray:
