@@ -300,9 +300,9 @@ class Pruner:
             keep = self.keep.copy()
             for group in self.active_groups:
                 keep[np.array(group.units, dtype=np.int64)] = allocation.keep[group.id]
-            if keep.all() or counts_of_keep(self.graph, keep) == counts:
+            measured_counts, counts = counts, counts_of_keep(self.graph, keep)
+            if keep.all() or counts == measured_counts:
                 break  # nothing cut, or the model already measured
-            counts = counts_of_keep(self.graph, keep)
             predicted = latency.predict(keep)
             measured = latency.measure_and_calibrate(self.model, self.graph, keep)
             steps.append({"predicted_ms": float(predicted), "measured_ms": measured})

@@ -223,9 +223,10 @@ class LatencyTable:
                     bar.update(done)
             self._save()
         self._grids.clear()
-        slow = [point for point in self.slow_points() if point[0] in todo and point[1] in todo[point[0]][1]]
+        ratio = 1.3
+        slow = [point for point in self.slow_points(ratio) if point[0] in todo and point[1] in todo[point[0]][1]]
         if slow:
-            self._warn_slow(slow, total, {key: spec for key, (spec, _) in todo.items()})
+            self._warn_slow(slow, total, {key: spec for key, (spec, _) in todo.items()}, ratio)
         return total
 
     def slow_points(self, ratio: float = 1.3) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
@@ -254,13 +255,13 @@ class LatencyTable:
                             break
         return out
 
-    def _warn_slow(self, slow, total: int, specs: dict) -> None:
+    def _warn_slow(self, slow, total: int, specs: dict, ratio: float) -> None:
         key, point, wider = slow[0]
         entry = self._load()["layers"][key]
         spec = specs[key]
         where = f" ({self.path})" if self.path is not None else ""
         warnings.warn(
-            f"{len(slow)} of the {total} layer timings just taken ran more than 1.3x slower than a wider width of "
+            f"{len(slow)} of the {total} layer timings just taken ran more than {ratio:g}x slower than a wider width of "
             f"the same layer, e.g. {spec.layer_class.__name__} on input {spec.input_shape}: "
             f"{point[0]}->{point[1]} channels {entry[_point_key(*point)]:.3f} ms, {wider[0]}->{wider[1]} channels "
             f"{entry[_point_key(*wider)]:.3f} ms. Fewer channels do not take longer on an undisturbed run: "
