@@ -66,7 +66,8 @@ class LatencyTableWarning(UserWarning):
 
 
 class BudgetWarning(UserWarning):
-    """Inside ``fit``, the constraints left the model off its pruning target."""
+    """Inside ``fit``, the constraints left the model off its pruning target; or the models ``prune`` timed
+    for a latency target kept disagreeing with the latency table."""
 
 
 class WriteError(ExportError, OSError):

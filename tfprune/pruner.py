@@ -313,7 +313,25 @@ class Pruner:
             self._budget_cache = {}
             if abs(measured - predicted) <= self.budget["tolerance"] * latency.dense_ms:
                 break
+        if steps:
+            self._warn_latency_off(steps, latency.dense_ms)
         return steps
+
+    def _warn_latency_off(self, steps: list[dict[str, float]], dense_ms: float) -> None:
+        """Warn when the last model timed was still off its prediction: the allocation kept is read
+        between timings that disagree with the table, so its latency is uncertain by about as much."""
+        last = steps[-1]
+        if abs(last["measured_ms"] - last["predicted_ms"]) <= self.budget["tolerance"] * dense_ms:
+            return
+        warnings.warn(
+            f"The latency target was allocated {len(steps)} times and each allocation timed on LiteRT; the "
+            f"last ran at {last['measured_ms'] / dense_ms:.3f} of the dense model where "
+            f"{last['predicted_ms'] / dense_ms:.3f} was predicted (tolerance {self.budget['tolerance']}). The "
+            "allocation kept is fitted through these timings and may miss the target by as much: time it with "
+            "`tfprune.compare_latency` after `tfprune.slim`, or prune to a slightly lower target.",
+            errors.BudgetWarning,
+            stacklevel=3,
+        )
 
     @staticmethod
     def final_sparsity(schedule) -> float:

@@ -431,6 +431,33 @@ def test_prune_times_the_allocation_and_refits_through_it(tmp_path):
     assert timer.calls == calls  # nothing timed again
 
 
+class _ErraticTimer(FakeTimer):
+    """Whole slim models run alternately 15 % slower and faster than the formula (the dense model
+    at its formula): no fit through the timings predicts the next one."""
+
+    def time_model(self, model):
+        measured = super().time_model(model)
+        if measured >= self.dense_ms:
+            return measured
+        self.slim_timings += 1
+        return measured * (1.15 if self.slim_timings % 2 else 0.87)
+
+
+def test_prune_warns_when_its_timings_keep_missing_the_prediction(tmp_path):
+    model = _cnn(size=16)
+    timer = _ErraticTimer()
+    timer.dense_ms, timer.slim_timings = FakeTimer().time_model(model), 0
+    with use_table(LatencyTable(timer=timer, cache_dir=tmp_path, verbose=0)):
+        with pytest.warns(errors.BudgetWarning, match=r"allocated 3 times .* may miss the target"):
+            pruned = tfprune.prune(model, "l1", target={"latency": 0.4}, round_to=2, tolerance=0.05)
+    assert len(tfprune.Pruner(pruned).budget["latency_references"]) == 3
+    # A timer that agrees with the table after one refit warns about nothing.
+    with use_table(LatencyTable(timer=_ConcaveTimer(), cache_dir=tmp_path / "concave", verbose=0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", errors.BudgetWarning)
+            tfprune.prune(model, "l1", target={"latency": 0.4}, round_to=2)
+
+
 def test_measured_points_stay_monotone_and_a_retiming_replaces_its_model():
     lat, graph = _latency_model(_cnn(), LatencyTable(timer=FakeTimer(), cache_dir=False, verbose=0))
     (half_parts, half_ms), (dense_parts, dense_ms) = lat.points
@@ -439,11 +466,11 @@ def test_measured_points_stay_monotone_and_a_retiming_replaces_its_model():
         keep[np.array(group.units)[: len(group.units) // 4]] = False  # three quarters kept
     parts = lat.parts(keep)
     assert half_parts < parts < dense_parts
-    lat.calibrate(keep, dense_ms + 1.0)  # slower than the dense model: noise, not added
+    assert not lat.calibrate(keep, dense_ms + 1.0)  # slower than the dense model: noise, not added
     assert len(lat.points) == 2
-    lat.calibrate(keep, 0.5 * (half_ms + dense_ms))
+    assert lat.calibrate(keep, 0.5 * (half_ms + dense_ms))
     assert lat.predict(keep) == pytest.approx(0.5 * (half_ms + dense_ms))
-    lat.calibrate(keep, 0.4 * half_ms + 0.6 * dense_ms)  # the same model timed again replaces the first timing
+    assert lat.calibrate(keep, 0.4 * half_ms + 0.6 * dense_ms)  # the same model timed again replaces the first
     assert [p for p, _ in lat.points] == pytest.approx([half_parts, parts, dense_parts])
     assert lat.predict(keep) == pytest.approx(0.4 * half_ms + 0.6 * dense_ms)
     # Between and below the measured models the prediction is linear in the parts.
@@ -451,6 +478,11 @@ def test_measured_points_stay_monotone_and_a_retiming_replaces_its_model():
     slope = (lat.points[1][1] - half_ms) / (parts - half_parts)
     assert lat.scale == pytest.approx(slope)
     assert lat.constant_ms == pytest.approx(half_ms - slope * half_parts)
+    # The newest timing wins: measured faster than the half-width model although the table sums
+    # more parts for it, it replaces that model (the prediction near it is what a budget needs).
+    assert lat.calibrate(keep, 0.9 * half_ms)
+    assert lat.points == [(pytest.approx(parts), pytest.approx(0.9 * half_ms)), (dense_parts, dense_ms)]
+    assert lat.predict(keep) == pytest.approx(0.9 * half_ms)
 
 
 def test_model_ratio_is_timed_alternately_and_cached(tmp_path):

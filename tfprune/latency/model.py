@@ -82,27 +82,35 @@ class LatencyModel:
         x0, y0 = self.points[0]
         return y0 - self.scale * x0
 
-    def calibrate(self, keep: np.ndarray, measured_ms: float) -> None:
+    def calibrate(self, keep: np.ndarray, measured_ms: float) -> bool:
         """Add the whole model ``keep``, measured at ``measured_ms``, to the points the prediction goes through.
 
-        A measurement replaces an earlier one whose parts are within 2 % of
-        the dense model's of it (a second timing of nearly the same model).
-        It is not added (the prediction stays as it was) when it would make
-        a smaller model slower than a larger measured one: timer noise.
+        The newest measurement wins: an earlier one whose parts are within
+        2 % of the dense model's of it (a second timing of nearly the same
+        model), or that the new one would make non-monotone (a smaller
+        model measured slower than a larger one), is dropped. The models a
+        budget allocates are timed last and lie next to the target, where
+        the prediction must hold; the table's parts can rank two models of
+        different shapes in the wrong order (MobileNetV2 int8 at 2 threads:
+        an allocation at a third of the latency ran slower than the uniform
+        half-width model with more parts). A measurement at or above the
+        dense model's time, or of the dense model itself, is not added.
+
+        Returns:
+            Whether the measurement was added.
         """
         keep = np.asarray(keep, dtype=bool).copy()
         parts = self.parts(keep)
+        measured_ms = float(measured_ms)
         *others, dense = self.points
         near = 0.02 * dense[0]
-        if parts >= dense[0] - near:
-            return
-        points = sorted([(x, y) for x, y in others if abs(x - parts) >= near] + [(parts, float(measured_ms))])
-        points.append(dense)
-        times = [y for _, y in points]
-        if any(later <= earlier for earlier, later in zip(times, times[1:])):
-            return
-        self.points = points
-        self.reference = (keep, float(measured_ms))
+        if parts >= dense[0] - near or measured_ms >= dense[1]:
+            return False
+        kept = [(x, y) for x, y in others
+                if abs(x - parts) >= near and (x < parts) == (y < measured_ms)]
+        self.points = [*sorted([*kept, (parts, measured_ms)]), dense]
+        self.reference = (keep, measured_ms)
+        return True
 
     @classmethod
     def build(cls, model, graph, table: LatencyTable, *, round_to: int | None = 8, cost_model=None,
