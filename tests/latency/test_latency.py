@@ -431,6 +431,29 @@ def test_prune_times_the_allocation_and_refits_through_it(tmp_path):
     assert timer.calls == calls  # nothing timed again
 
 
+def test_latency_target_with_sensitivity_allocation_spares_the_sensitive_group(tmp_path):
+    from tfprune.analysis.result import GroupSensitivity, SensitivityResult
+
+    model = _cnn(size=16)
+    timer = FakeTimer(slow=3.0)
+    with use_table(LatencyTable(timer=timer, cache_dir=tmp_path, verbose=0)):
+        active = tfprune.Pruner(tfprune.prune(model, "l1", sparsity=0.0)).active_groups
+        fragile, groups = active[0], []
+        for group in active:
+            values = (0.3, 0.1, 0.05) if group.id == fragile.id else (0.899, 0.898, 0.897)
+            kept = tuple(max(1, round(group.num_channels * (1 - s))) for s in (0.25, 0.5, 0.75))
+            groups.append(GroupSensitivity(group.id, (group.id,), group.num_channels, None, kept, values))
+        result = SensitivityResult("accuracy", True, 0.9, (0.25, 0.5, 0.75), tuple(groups), "l1", None)
+        pruned = tfprune.one_shot(
+            tfprune.prune(model, "l1", target={"latency": 0.5}, allocation=result, round_to=2))
+        pruner = tfprune.Pruner(pruned)
+        assert pruner.budget["allocation"] == "sensitivity"
+        assert pruner.group_keep(fragile).all()  # the group whose accuracy collapses keeps every channel
+        assert not pruner.keep.all()
+        measured = timer.time_model(tfprune.slim(pruned)) / pruner.cost_model.latency.dense_ms
+        assert measured == pytest.approx(0.5, abs=0.03)
+
+
 class _ErraticTimer(FakeTimer):
     """Whole slim models run alternately 15 % slower and faster than the formula (the dense model
     at its formula): no fit through the timings predicts the next one."""
