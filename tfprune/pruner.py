@@ -279,7 +279,9 @@ class Pruner:
         allocated again, up to ``rounds`` times, until the measured model is
         within the budget's tolerance of its prediction (or the allocation
         no longer changes). The final allocation is then read between
-        measurements next to it. ``prune`` calls this for every latency
+        measurements next to it; when the last model timed is still off
+        its prediction by more than the tolerance, a
+        :class:`tfprune.errors.BudgetWarning` gives both. ``prune`` calls this for every latency
         target. The references' kept counts are saved in the model's
         pruning spec, so a reloaded model rebuilds the same prediction
         (from the table's cache, without timing again).
@@ -324,7 +326,7 @@ class Pruner:
         if abs(last["measured_ms"] - last["predicted_ms"]) <= self.budget["tolerance"] * dense_ms:
             return
         warnings.warn(
-            f"The latency target was allocated {len(steps)} times and each allocation timed on LiteRT; the "
+            f"The latency target was allocated {len(steps)} times and each allocation timed; the "
             f"last ran at {last['measured_ms'] / dense_ms:.3f} of the dense model where "
             f"{last['predicted_ms'] / dense_ms:.3f} was predicted (tolerance {self.budget['tolerance']}). The "
             "allocation kept is fitted through these timings and may miss the target by as much: time it with "
