@@ -296,7 +296,8 @@ class Pruner:
             msg = "correct_latency_model needs a model pruned with a latency target (target={'latency': r})."
             raise errors.PruningArgumentError(msg)
         latency = self.cost_model.latency
-        steps, counts = [], None
+        tolerance_ms = self.budget["tolerance"] * latency.dense_ms
+        steps, counts, off = [], None, False
         for _ in range(rounds):
             allocation = self.allocate_budget(method, 1.0)
             keep = self.keep.copy()
@@ -313,27 +314,21 @@ class Pruner:
             self._holder.spec["budget"] = {**self._holder.spec["budget"], "latency_references": references}
             self._allocation_cache = None
             self._budget_cache = {}
-            if abs(measured - predicted) <= self.budget["tolerance"] * latency.dense_ms:
+            off = abs(measured - predicted) > tolerance_ms
+            if not off:
                 break
-        if steps:
-            self._warn_latency_off(steps, latency.dense_ms)
+        if off:
+            # The allocation kept is read between timings that disagree with the table.
+            warnings.warn(
+                f"The latency target was allocated {len(steps)} times and each allocation timed; the last ran "
+                f"at {measured / latency.dense_ms:.3f} of the dense model where {predicted / latency.dense_ms:.3f} "
+                f"was predicted (tolerance {self.budget['tolerance']}). The allocation kept is fitted through these "
+                "timings and may miss the target by as much: time it with `tfprune.compare_latency` after "
+                "`tfprune.slim`, or prune to a slightly lower target.",
+                errors.BudgetWarning,
+                stacklevel=3,
+            )
         return steps
-
-    def _warn_latency_off(self, steps: list[dict[str, float]], dense_ms: float) -> None:
-        """Warn when the last model timed was still off its prediction: the allocation kept is read
-        between timings that disagree with the table, so its latency is uncertain by about as much."""
-        last = steps[-1]
-        if abs(last["measured_ms"] - last["predicted_ms"]) <= self.budget["tolerance"] * dense_ms:
-            return
-        warnings.warn(
-            f"The latency target was allocated {len(steps)} times and each allocation timed; the "
-            f"last ran at {last['measured_ms'] / dense_ms:.3f} of the dense model where "
-            f"{last['predicted_ms'] / dense_ms:.3f} was predicted (tolerance {self.budget['tolerance']}). The "
-            "allocation kept is fitted through these timings and may miss the target by as much: time it with "
-            "`tfprune.compare_latency` after `tfprune.slim`, or prune to a slightly lower target.",
-            errors.BudgetWarning,
-            stacklevel=3,
-        )
 
     @staticmethod
     def final_sparsity(schedule) -> float:
